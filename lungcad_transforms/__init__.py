@@ -1,0 +1,1 @@
+"""lungcad: lung-cancer CAD transforms, I/O, phantoms and metrics shared by the lungcad MONAI bundles."""
