@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.froc import add_froc_arguments, froc_command
 
 __all__ = ["main", "build_parser"]
 
@@ -71,14 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
 
-    try:
-        from lungcad_transforms.froc import add_froc_arguments, froc_command
-    except ImportError:  # pragma: no cover - froc lands with the metrics module
-        pass
-    else:
-        p = sub.add_parser("froc", help="LUNA16 FROC / CPM of a results CSV")
-        add_froc_arguments(p)
-        p.set_defaults(func=froc_command)
+    p = sub.add_parser("froc", help="LUNA16 FROC / CPM of a results CSV, as the official LUNA16 script computes it")
+    add_froc_arguments(p)
+    p.set_defaults(func=froc_command)
     return parser
 
 
