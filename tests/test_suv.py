@@ -1,0 +1,253 @@
+"""Body-weight SUV from the PET DICOM header, on real PET series and hand-built headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+from monai.data import MetaTensor
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from lungcad_transforms.errors import InputError
+from lungcad_transforms.io import load_image
+from lungcad_transforms.suv import (
+    SUVBodyWeight,
+    SUVBodyWeightD,
+    SUVBodyWeightd,
+    SUVBodyWeightDict,
+    suv_body_weight_factor,
+)
+
+PT_SERIES = "pet/nsclc_radiogenomics_R01-005_petct_slab/PT_CTAC_dicom"
+ACRIN = "small/acrin_flt_breast_pet_slices"
+
+
+def clock(tm: str) -> dt.timedelta:
+    """A DICOM TM 'HHMMSS.frac' as time since midnight, parsed independently of the module under test."""
+    return dt.timedelta(hours=int(tm[:2]), minutes=int(tm[2:4]), seconds=float(tm[4:]))
+
+
+def hand_factor(path: Path) -> float:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    info = ds.RadiopharmaceuticalInformationSequence[0]
+    assert ds.Units == "BQML" and ds.DecayCorrection == "START"
+    elapsed = (clock(ds.SeriesTime) - clock(info.RadiopharmaceuticalStartTime)).total_seconds()
+    assert 0 <= elapsed < 4 * 3600  # same day in these fixtures
+    decayed = float(info.RadionuclideTotalDose) * 0.5 ** (elapsed / float(info.RadionuclideHalfLife))
+    return float(ds.PatientWeight) * 1000.0 / decayed
+
+
+def pet_header(**changes) -> Dataset:
+    """A minimal PET header: 70 kg, 370 MBq of 18F at 10:00:00, series start 11:00:00, START."""
+    info = Dataset()
+    info.RadiopharmaceuticalStartTime = "100000"
+    info.RadionuclideTotalDose = "370000000"
+    info.RadionuclideHalfLife = "6586.2"
+    ds = Dataset()
+    ds.Modality = "PT"
+    ds.Units = "BQML"
+    ds.DecayCorrection = "START"
+    ds.PatientWeight = "70"
+    ds.SeriesDate = "20240105"
+    ds.SeriesTime = "110000"
+    ds.AcquisitionDate = "20240105"
+    ds.AcquisitionTime = "110000"
+    ds.RadiopharmaceuticalInformationSequence = Sequence([info])
+    for keyword, value in changes.items():
+        target = (
+            info
+            if keyword.startswith("Radio") and keyword != "RadiopharmaceuticalInformationSequence"
+            else ds
+        )
+        if value is None:
+            delattr(target, keyword)
+        else:
+            setattr(target, keyword, value)
+    return ds
+
+
+def expected(weight_kg: float, dose_bq: float, elapsed_s: float, half_life_s: float = 6586.2) -> float:
+    return weight_kg * 1000.0 / (dose_bq * 2.0 ** (-elapsed_s / half_life_s))
+
+
+# ---------------------------------------------------------------- real PET series
+
+
+def test_nsclc_pet_factor_matches_hand_computation(real_data: Path):
+    folder = real_data / PT_SERIES
+    first = sorted(folder.glob("1-0*.dcm"))[0]
+    factor = suv_body_weight_factor(first)
+    # 66 kg, 500.1 MBq at 16:12:00, series 16:58:52 (2812 s, 0.427 half-lives of 18F)
+    assert factor == pytest.approx(hand_factor(first), rel=1e-12)
+    assert factor == pytest.approx(1.7739e-4, rel=1e-4)
+    assert suv_body_weight_factor(folder) == pytest.approx(factor, rel=1e-12)
+    assert suv_body_weight_factor(pydicom.dcmread(first, stop_before_pixels=True)) == pytest.approx(factor)
+
+
+@pytest.mark.parametrize(
+    "name, factor_1e4",
+    [("ACRIN-FLT-Breast_028_PT.dcm", 4.7355), ("ACRIN-FLT-Breast_029_PT.dcm", 5.9425)],
+)
+def test_acrin_pet_slices(real_data: Path, name: str, factor_1e4: float):
+    path = real_data / ACRIN / name
+    factor = suv_body_weight_factor(path)
+    assert factor == pytest.approx(hand_factor(path), rel=1e-12)
+    assert factor * 1e4 == pytest.approx(factor_1e4, rel=1e-4)
+
+
+def test_suv_transform_gives_plausible_values(real_data: Path):
+    pet = load_image(real_data / PT_SERIES)
+    suv = SUVBodyWeight()(pet)
+    assert isinstance(suv, MetaTensor) and suv.dtype == torch.float32
+    assert suv.meta["suv_factor"] == pytest.approx(1.7739e-4, rel=1e-4)
+    assert suv.meta["seriesuid"] == pet.meta["seriesuid"]
+    torch.testing.assert_close(suv.as_tensor(), pet.as_tensor() * suv.meta["suv_factor"])
+    body = suv[suv > 0.1]  # thigh muscle and fat in this slab
+    assert 0.3 < float(body.median()) < 1.5
+    assert 1.0 < float(suv.max()) < 30.0
+
+    for name in ("ACRIN-FLT-Breast_028_PT.dcm", "ACRIN-FLT-Breast_029_PT.dcm"):
+        data = SUVBodyWeightd(keys="pet")({"pet": load_image(real_data / ACRIN / name)})
+        values = data["pet"]
+        assert 0.3 < float(values[values > 0.1].median()) < 3.0
+        assert 2.0 < float(values.max()) < 30.0  # FLT: marrow and tumour uptake
+    assert SUVBodyWeightD is SUVBodyWeightd and SUVBodyWeightDict is SUVBodyWeightd
+
+
+def test_explicit_header_overrides_meta(real_data: Path):
+    path = real_data / ACRIN / "ACRIN-FLT-Breast_029_PT.dcm"
+    bq = torch.full((1, 4, 4, 2), 10000.0)
+    suv = SUVBodyWeight(header=path)(bq)
+    torch.testing.assert_close(suv, bq * suv_body_weight_factor(path))
+    suv = SUVBodyWeight()(
+        np.full((1, 2, 2, 2), 1000.0), header=pydicom.dcmread(path, stop_before_pixels=True)
+    )
+    np.testing.assert_allclose(suv, 1000.0 * suv_body_weight_factor(path))
+
+
+# ---------------------------------------------------------------- missing tags on a copy of a real header
+
+
+@pytest.mark.parametrize(
+    "keyword",
+    [
+        "PatientWeight",
+        "Units",
+        "DecayCorrection",
+        "RadiopharmaceuticalInformationSequence",
+        "RadionuclideTotalDose",
+        "RadionuclideHalfLife",
+        "RadiopharmaceuticalStartTime",
+        "SeriesTime+AcquisitionTime",
+    ],
+)
+def test_missing_tag_is_named(tmp_path: Path, real_data: Path, keyword: str):
+    original = real_data / ACRIN / "ACRIN-FLT-Breast_029_PT.dcm"
+    digest = hashlib.sha256(original.read_bytes()).hexdigest()
+    ds = pydicom.dcmread(original)
+    info = ds.RadiopharmaceuticalInformationSequence[0]
+    for name in keyword.split("+"):
+        delattr(info if name.startswith("Radion") or name == "RadiopharmaceuticalStartTime" else ds, name)
+    copy = tmp_path / "pet.dcm"
+    ds.save_as(copy)
+    with pytest.raises(InputError, match=keyword.split("+")[0]) as info_error:
+        suv_body_weight_factor(copy)
+    assert info_error.value.path == str(copy)
+    with pytest.raises(InputError, match=keyword.split("+")[0]):
+        SUVBodyWeight()(
+            MetaTensor(torch.ones(1, 2, 2, 1), meta={"filename_or_obj": str(copy), "modality": "PT"})
+        )
+    assert hashlib.sha256(original.read_bytes()).hexdigest() == digest  # the input is never modified
+
+
+def test_units_not_bqml(tmp_path: Path, real_data: Path):
+    ds = pydicom.dcmread(real_data / ACRIN / "ACRIN-FLT-Breast_028_PT.dcm")
+    ds.Units = "CNTS"
+    copy = tmp_path / "counts.dcm"
+    ds.save_as(copy)
+    with pytest.raises(InputError, match="Units .* is 'CNTS', not BQML"):
+        suv_body_weight_factor(copy)
+
+
+# ---------------------------------------------------------------- timing rules on hand-built headers
+
+
+def test_one_hour_uptake():
+    assert suv_body_weight_factor(pet_header()) == pytest.approx(expected(70, 370e6, 3600))
+
+
+def test_injection_before_midnight_scan_after():
+    ds = pet_header(RadiopharmaceuticalStartTime="233000", SeriesTime="000500", AcquisitionTime="000500")
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 35 * 60))
+    # the same with a full injection date-time (the day before the series date)
+    ds = pet_header(
+        RadiopharmaceuticalStartTime=None,
+        RadiopharmaceuticalStartDateTime="20240104233000",
+        SeriesTime="000500",
+        AcquisitionTime="000500",
+    )
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 35 * 60))
+
+
+def test_series_before_midnight_bed_positions_after():
+    # series 23:59, a bed position at 00:01 with no AcquisitionDate of its own: the series start stands
+    ds = pet_header(
+        RadiopharmaceuticalStartTime="230000",
+        SeriesTime="235900",
+        AcquisitionDate=None,
+        AcquisitionTime="000100",
+    )
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 59 * 60))
+
+
+def test_fractional_seconds_and_colon_times():
+    ds = pet_header(
+        RadiopharmaceuticalStartTime="100000.25", SeriesTime="110000.500000", AcquisitionTime="110000.5"
+    )
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 3600.25), rel=1e-12)
+    ds = pet_header(
+        RadiopharmaceuticalStartTime="10:00:00", SeriesTime="11:30:00", AcquisitionTime="11:30:00"
+    )
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 5400))
+
+
+def test_series_time_rewritten_after_acquisition_uses_acquisition_time():
+    # post-processing stamped the series at 13:00, the bed positions were acquired from 11:00
+    ds = pet_header(SeriesTime="130000", AcquisitionTime="110000")
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 3600))
+    # a later bed position (acquisition after series start) does not move the reference
+    ds = pet_header(SeriesTime="110000", AcquisitionTime="112500")
+    assert suv_body_weight_factor(ds) == pytest.approx(expected(70, 370e6, 3600))
+
+
+def test_decay_correction_admin_and_none():
+    assert suv_body_weight_factor(pet_header(DecayCorrection="ADMIN")) == pytest.approx(70_000 / 370e6)
+    with pytest.raises(InputError, match="DecayCorrection .* is 'NONE'"):
+        suv_body_weight_factor(pet_header(DecayCorrection="NONE"))
+
+
+def test_invalid_values():
+    with pytest.raises(InputError, match="PatientWeight .* must be a positive number"):
+        suv_body_weight_factor(pet_header(PatientWeight="0"))
+    with pytest.raises(InputError, match="injection .* is after the series start"):
+        suv_body_weight_factor(
+            pet_header(RadiopharmaceuticalStartTime=None, RadiopharmaceuticalStartDateTime="20240105120000")
+        )
+    with pytest.raises(InputError, match="SeriesTime .* not a DICOM time"):
+        suv_body_weight_factor(pet_header(SeriesTime="noon"))
+
+
+def test_non_pet_inputs_are_refused(real_data: Path, lidc_0003: Path):
+    with pytest.raises(InputError, match="modality is 'CT', not PT"):
+        SUVBodyWeight()(load_image(lidc_0003))
+    nifti_pet = load_image(real_data / "mr_pet/sts_ibsi_cropped/STS_002/PET/nifti/image/image.nii.gz")
+    with pytest.raises(InputError, match="not a readable DICOM file"):
+        SUVBodyWeight()(nifti_pet)
+    with pytest.raises(InputError, match="no DICOM header"):
+        SUVBodyWeight()(torch.ones(1, 2, 2, 2))
