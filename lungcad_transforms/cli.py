@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from lungcad_transforms.errors import InputError
@@ -54,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lungmask", help="mask the lungs of a CT scan (DICOM series folder or image file)")
     p.add_argument("input", help="DICOM series folder, or a NIfTI / MetaImage (.mhd/.mha) / NRRD file")
     p.add_argument("output", help="mask to write, .nii.gz (aligned with the input in world space)")
-    p.add_argument("--dilation-mm", type=float, default=2.0,
-                   help="grow the mask by this many mm so juxtapleural nodules stay inside (0: off)")
+    p.add_argument("--dilation-mm", type=float, default=10.0,
+                   help="grow the mask by this many mm so juxtapleural nodules stay inside (0: off; default 10)")
     p.add_argument("--threshold", type=float, default=-350.0, help="air/tissue threshold in HU")
     p.set_defaults(func=_cmd_lungmask)
 
@@ -82,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # MONAI announces at every DICOM read that the optional GPU decoder is absent; that is expected here
+    logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*nvImageCodec.*")
     try:
         return int(args.func(args) or 0)
     except InputError as err:

@@ -58,7 +58,7 @@ def _to_numpy(x) -> np.ndarray:
 def mask_lungs_file(
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
-    dilation_mm: float = 2.0,
+    dilation_mm: float = 10.0,
     threshold_hu: float = -350.0,
 ) -> LungMaskResult:
     """Mask the lungs of one CT scan (DICOM series folder or image file) and write the mask as NIfTI.
@@ -90,6 +90,7 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     Writes under ``out_dir``: ``phantom_dicom/`` (the study), ``annotations.csv`` (its nodules in LUNA16
     form), ``lung_mask.nii.gz``, ``lung_mask.png`` (a montage) and ``summary.json``.
     """
+    from lungcad_transforms.coords import world_to_voxel
     from lungcad_transforms.io import find_images, load_image
     from lungcad_transforms.lungmask import LungMask
     from lungcad_transforms.phantoms import make_ct_phantom
@@ -116,7 +117,10 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     dice = 2.0 * np.count_nonzero(mask & truth) / max(np.count_nonzero(mask) + np.count_nonzero(truth), 1)
     mask_path = save_nifti(mask, _to_numpy(image.affine), out / "lung_mask.nii.gz")
     spacing = tuple(float(s) for s in _to_numpy(image.pixdim)[:3])
-    png = save_montage(out / "lung_mask.png", _to_numpy(image)[0], mask, spacing=spacing,
+    # planes through the first nodule: shows that the mask keeps the nodules inside the lung
+    nodule_voxel = np.floor(world_to_voxel([phantom.nodules[0].center_lps], _to_numpy(image.affine))[0] + 0.5)
+    png = save_montage(out / "lung_mask.png", _to_numpy(image)[0], mask, center=nodule_voxel.astype(int),
+                       spacing=spacing,
                        title=f"phantom {phantom.seriesuid[-12:]}: lung mask (Dice {dice:.3f} vs truth)")
     summary = {
         "seriesuid": phantom.seriesuid,

@@ -107,7 +107,7 @@ def save_montage(
         if name in overlay_views:
             ov = overlay_views[name]
             if overlay_kind == "mask":
-                ax.imshow(np.ma.masked_equal(ov > 0, False), cmap="autumn", alpha=0.35,
+                ax.imshow(np.ma.masked_equal(ov > 0, False), cmap="autumn", alpha=0.3,
                           aspect=aspects[name], interpolation="nearest")
             else:
                 ax.imshow(np.ma.masked_less_equal(ov, 0.05 * max(float(ov.max()), 1e-6)), cmap="jet",
