@@ -1,0 +1,206 @@
+"""3-D Grad-CAM mechanics: MONAI and captum agree, the map lands in the right place of the scan, files."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+import lungcad_transforms.io as lungcad_io
+from lungcad_transforms.coords import voxel_to_world
+from lungcad_transforms.explain import (
+    CandidateGradCAM,
+    GradCAMSaver,
+    captum_gradcam,
+    default_target_layer,
+    heatmap_to_scan,
+    normalize_heatmaps,
+    peak_inside_nodule,
+)
+from lungcad_transforms.networks.mgicnn import MGICNN
+from lungcad_transforms.networks.small3dcnn import Small3DCNN
+from lungcad_transforms.patches import MultiScalePatchDataset
+from lungcad_transforms.writers import write_nifti
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    # tiny tensors: two OpenMP threads on a busy 2-core machine cost more than they bring
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _blob_patches(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three-scale 12^3 patches of lung (dark, 0.14 on the [0, 1] scale) with a nodule blob for odd items."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.14 + 0.03 * torch.randn(n, 3, 12, 12, 12, generator=g)
+    labels = (torch.arange(n) % 2).float()[:, None]
+    grid = torch.stack(torch.meshgrid(*[torch.arange(12, dtype=torch.float32)] * 3, indexing="ij"))
+    shift = torch.randint(-1, 2, (n, 3), generator=g).float()  # nodules a voxel off-centre at times
+    for i in range(n):
+        centre = (5.5 + shift[i])[:, None, None, None]
+        for scale, radius in enumerate((3.0, 2.0, 1.5)):
+            blob = (((grid - centre) ** 2).sum(0) < radius**2).float()
+            x[i, scale] += 0.6 * labels[i, 0] * blob
+    return x, labels
+
+
+@pytest.fixture(scope="module")
+def trained_tiny():
+    """Both networks, tiny, trained a few dozen steps to tell blobs from lung."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    nets = [
+        MGICNN(patch_size=(12, 12, 12), features=(4, 6, 8, 8, 8), fc_features=(16, 8), dropout=0.0),
+        Small3DCNN(
+            patch_size=(12, 12, 12), input_scale=0, channels=(4, 8, 8), fc_features=(16, 8), dropout=0.0
+        ),
+    ]
+    x, labels = _blob_patches(24, seed=0)
+    for net in nets:
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for _ in range(25):
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(net(x), labels).backward()
+            opt.step()
+        # settle batch-norm statistics on the training batch before evaluation
+        for module in net.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                module.momentum = None
+        with torch.no_grad():
+            net(x)
+        net.eval()
+    return nets
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_monai_gradcam_matches_captum(index, trained_tiny):
+    net = trained_tiny[index]
+    patches, _ = _blob_patches(4, seed=5)
+    patches = patches[1::2]  # the nodules
+    monai_maps = CandidateGradCAM(net)(patches)
+    captum_maps = captum_gradcam(net, patches)
+    assert monai_maps.shape == captum_maps.shape == (2, 1, 12, 12, 12)
+    torch.testing.assert_close(monai_maps, captum_maps, atol=1e-5, rtol=1e-4)
+    assert float(monai_maps.min()) >= 0.0 and float(monai_maps.max()) == pytest.approx(1.0)
+    assert default_target_layer(net) in ("final_block", "conv3")
+
+
+class BlobNet(torch.nn.Module):
+    """A network whose nodule evidence is known: its last conv block fires on bright voxels, and the logit
+    is the mean of that (global average pooling), so its Grad-CAM must peak on the bright blob."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv3 = torch.nn.Sequential(torch.nn.Conv3d(3, 2, 3, padding=1), torch.nn.ReLU())
+        torch.nn.init.constant_(self.conv3[0].weight, 1.0 / 81.0)
+        torch.nn.init.constant_(self.conv3[0].bias, -0.35)
+
+    def forward(self, x):
+        return self.conv3(x).mean(dim=(1, 2, 3, 4))[:, None]
+
+
+def test_gradcam_follows_the_evidence_in_the_patch():
+    patches, labels = _blob_patches(16, seed=3)  # nodules up to a voxel off-centre
+    nodules = patches[labels[:, 0] == 1]
+    maps = CandidateGradCAM(BlobNet(), target_layer="conv3")(nodules)[:, 0]
+    blob = nodules[:, 0] > 0.5
+    for i in range(len(maps)):
+        assert blob[i].flatten()[int(maps[i].argmax())], f"patch {i}: peak outside the nodule"
+
+
+def test_normalize_heatmaps_keeps_the_maximum_on_top():
+    maps = normalize_heatmaps(torch.tensor([[[[1.0, 3.0], [2.0, 5.0]]], [[[0.0, 0.0], [0.0, 0.0]]]]))
+    assert float(maps[0].max()) == 1.0 and float(maps[0, 0, 0, 0]) == 0.0
+    assert float(maps[1].abs().sum()) == 0.0  # a flat map stays zero, no division by zero
+
+
+def test_heatmap_lands_at_the_same_world_position_in_the_scan():
+    scan_affine = np.array([[0.7, 0, 0, -100.0], [0, 0.7, 0, -80.0], [0, 0, 2.0, -50.0], [0, 0, 0, 1]])
+    patch_affine = np.diag([1.25, 1.25, 1.25, 1.0])
+    patch_affine[:3, 3] = [-90.0, -70.0, -30.0]
+    heat = np.zeros((16, 16, 16), np.float32)
+    heat[11, 4, 9] = 1.0
+    values, box = heatmap_to_scan(heat, patch_affine, scan_affine, (128, 128, 40))
+    volume = np.zeros((128, 128, 40), np.float32)
+    volume[box] = values
+    peak_scan = np.unravel_index(int(volume.argmax()), volume.shape)
+    world_peak = scan_affine @ np.array([*peak_scan, 1.0])
+    world_truth = patch_affine @ np.array([11, 4, 9, 1.0])
+    # within one scan voxel of where the patch put it
+    assert np.all(np.abs(world_peak[:3] - world_truth[:3]) <= np.array([0.7, 0.7, 2.0]))
+    # a patch entirely outside the scan gives nothing to paste
+    patch_affine[:3, 3] = [500.0, 500.0, 500.0]
+    values, box = heatmap_to_scan(heat, patch_affine, scan_affine, (128, 128, 40))
+    assert values.size == 0
+
+
+def test_peak_inside_nodule_uses_the_luna16_hit_rule():
+    nodule = {"seriesuid": "1.2.3", "coordX": 0.0, "coordY": 0.0, "coordZ": 0.0, "diameter_mm": 10.0}
+    assert peak_inside_nodule((4.9, 0.0, 0.0), "1.2.3", [nodule])
+    assert not peak_inside_nodule((5.0, 0.0, 0.0), "1.2.3", [nodule])
+    assert not peak_inside_nodule((0.0, 0.0, 0.0), "4.5.6", [nodule])
+
+
+def test_gradcam_saver_writes_aligned_nifti_montage_and_table(tmp_path):
+    spacing, origin = (0.9, 0.8, 1.5), (-30.0, -25.0, -60.0)
+    grid = np.indices((64, 64, 40), dtype=np.float64)
+    world = [origin[a] + grid[a] * spacing[a] for a in range(3)]
+    centre = (-3.4, 2.2, -30.1)
+    hu = -850.0 + 900.0 * np.exp(-sum((world[a] - centre[a]) ** 2 for a in range(3)) / (2 * 3.0**2))
+    scan = write_nifti(hu.astype(np.int16), spacing, origin, tmp_path / "case.nii.gz")
+    candidates = tmp_path / "candidates.csv"
+    candidates.write_text(f"seriesuid,coordX,coordY,coordZ,class\ncase,{centre[0]},{centre[1]},{centre[2]},1\n"
+                          f"case,{centre[0] + 25},{centre[1]},{centre[2]},0\n")  # fmt: skip
+    annotations = tmp_path / "annotations.csv"
+    annotations.write_text(
+        f"seriesuid,coordX,coordY,coordZ,diameter_mm\ncase,{centre[0]},{centre[1]},{centre[2]},8.0\n"
+    )
+    ds = MultiScalePatchDataset([{"image": str(scan), "seriesuid": "case"}], candidates,
+                                ((20, 20, 20), (30, 30, 30), (40, 40, 40)), (12, 12, 12))  # fmt: skip
+    saver = GradCAMSaver(
+        BlobNet(), ds, tmp_path / "out", threshold=0.5, annotations=annotations, target_layer="conv3"
+    )
+    assert saver.explain({0: 0.93, 1: 0.2})["explained"] == 1  # only the first is called a nodule
+    # called a nodule too, the lung-only candidate gets an all-zero map: no peak is made up for it
+    summary = saver.explain({0: 0.93, 1: 0.6})
+    assert summary["explained"] == 2 and summary["true_positives_explained"] == 1
+    assert summary["empty_heatmaps"] == 1
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == [
+        "case_0_gradcam.nii.gz",
+        "case_0_gradcam.png",
+        "case_1_gradcam.nii.gz",
+        "case_1_gradcam.png",
+        "gradcam.csv",
+        "gradcam_summary.json",
+    ]
+    heat = nib.load(tmp_path / "out" / "case_0_gradcam.nii.gz")
+    image = lungcad_io.load_image(str(scan))
+    # aligned with the scan: same grid, same RAS affine
+    assert heat.shape == tuple(image.shape[1:])
+    np.testing.assert_allclose(heat.affine, np.asarray(image.affine), atol=1e-5)
+    data = np.asarray(heat.dataobj)
+    assert 0.0 <= data.min() and data.max() <= 1.0 + 1e-6 and data.max() > 0
+    # the map is confined to the finest (20 mm) patch around the candidate ...
+    nonzero = np.argwhere(data > 0)
+    extent_mm = (nonzero.max(0) - nonzero.min(0) + 1) * np.asarray(spacing)
+    assert np.all(extent_mm <= 20.0 + 2 * np.asarray(spacing))
+    # ... and peaks on the nodule, at its world position
+    peak = np.unravel_index(int(data.argmax()), data.shape)
+    np.testing.assert_allclose(
+        voxel_to_world(np.asarray(peak, float), np.asarray(image.affine))[0], centre, atol=2.0
+    )
+    assert summary["fraction_peak_inside_nodule"] == 1.0
+    row = (tmp_path / "out" / "gradcam.csv").read_text().splitlines()
+    assert row[0].startswith("seriesuid,coordX,coordY,coordZ,probability") and len(row) == 3
+    assert ",,," in row[2]  # the empty map's peak is left blank
+    stored = json.loads((tmp_path / "out" / "gradcam_summary.json").read_text())
+    assert stored["target_layer"] == "conv3" and stored["peaks_inside_nodule"] == 1
+    assert (tmp_path / "out" / "case_0_gradcam.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,282 @@
+"""Multi-scale candidate patches: geometry, one read per scan, caching, skipping, augmentation, sampling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Compose, ConcatItemsd, RandAffined, RandFlipd, RandRotate90d
+
+import lungcad_transforms.io as lungcad_io
+from lungcad_transforms.errors import InputError
+from lungcad_transforms.patches import (
+    PATCH_KEYS,
+    MultiScalePatch,
+    MultiScalePatchDataset,
+    RandPhysicalShift,
+    RandPhysicalShiftd,
+    extract_multiscale_patches,
+    load_extra_positives,
+    read_candidates_lenient,
+    resolve_scans,
+)
+from lungcad_transforms.writers import write_nifti
+
+SPACING = (0.8, 0.7, 1.5)  # anisotropic, like a real chest CT
+ORIGIN = (-40.3, -35.1, -120.0)  # LPS world of voxel (0, 0, 0)
+SHAPE = (96, 100, 48)
+SCALES = ((20.0, 20.0, 20.0), (30.0, 30.0, 30.0), (40.0, 40.0, 40.0))
+
+
+def _scan_with_blobs(centres_lps, sigma_mm: float = 2.0) -> np.ndarray:
+    """Lung-like background (-800 HU) with a soft-tissue blob at each LPS centre (phantom index order = LPS)."""
+    grid = np.indices(SHAPE, dtype=np.float64)
+    world = [ORIGIN[a] + grid[a] * SPACING[a] for a in range(3)]
+    hu = np.full(SHAPE, -800.0)
+    for c in centres_lps:
+        d2 = sum((world[a] - c[a]) ** 2 for a in range(3))
+        hu += 850.0 * np.exp(-d2 / (2 * sigma_mm**2))
+    return hu.astype(np.int16)
+
+
+def _centroid(patch: np.ndarray) -> np.ndarray:
+    weights = np.clip(patch - np.median(patch), 0, None)
+    grid = np.indices(patch.shape).reshape(3, -1)
+    return grid @ weights.ravel() / weights.sum()
+
+
+@pytest.fixture()
+def two_scans(tmp_path):
+    """Two NIfTI scans with blobs at known world positions, and a LUNA16 candidates table for them."""
+    centres = {"scan.a": [(-10.37, 3.21, -90.4), (20.0, -15.0, -75.0)], "scan.b": [(1.1, 0.6, -84.3)]}
+    scans = []
+    for uid, cs in centres.items():
+        path = write_nifti(_scan_with_blobs(cs), SPACING, ORIGIN, tmp_path / f"{uid}.nii.gz")
+        scans.append({"image": str(path), "seriesuid": uid})
+    rows = ["seriesuid,coordX,coordY,coordZ,class"]
+    for uid, cs in centres.items():
+        rows += [f"{uid},{x},{y},{z},1" for x, y, z in cs]
+        rows.append(f"{uid},{cs[0][0] + 15.0},{cs[0][1]},{cs[0][2]},0")
+    table = tmp_path / "candidates.csv"
+    table.write_text("\n".join(rows) + "\n")
+    return scans, table, centres
+
+
+def test_candidate_centre_is_the_patch_centre_at_every_scale(two_scans):
+    scans, _, centres = two_scans
+    image = lungcad_io.load_image(scans[0])  # RAS MetaTensor, as every loader in the project gives it
+    patches = MultiScalePatch(SCALES, (16, 16, 16))(image, np.asarray(centres["scan.a"]))
+    assert len(patches) == 2
+    for patch, centre in zip(patches, centres["scan.a"], strict=True):
+        assert patch.shape == (3, 16, 16, 16)
+        affines = patch.meta["scale_affines"]
+        for s, extent in enumerate(SCALES):
+            # the blob sits in the middle of the grid: index 7.5 along each axis
+            np.testing.assert_allclose(_centroid(np.asarray(patch[s])), [7.5, 7.5, 7.5], atol=0.15)
+            # and the grid centre maps back to the candidate's LUNA16 position (RAS -> LPS: x, y negate)
+            ras = affines[s] @ np.array([7.5, 7.5, 7.5, 1.0])
+            np.testing.assert_allclose([-ras[0], -ras[1], ras[2]], centre, atol=1e-6)
+            # each scale spans its physical size
+            np.testing.assert_allclose(np.linalg.norm(affines[s][:3, :3], axis=0) * 16, extent[0])
+
+
+def test_patch_intensities_are_the_windowed_hu(two_scans):
+    scans, _, centres = two_scans
+    image = lungcad_io.load_image(scans[0])
+    from lungcad_transforms.coords import world_to_voxel
+
+    voxels = world_to_voxel(centres["scan.a"][0], image.affine)
+    patches, _ = extract_multiscale_patches(image, image.affine, voxels, SCALES, (16, 16, 16))
+    # background -800 HU -> (200 / 1400) on the [0, 1] scale of the -1000..400 HU window
+    assert np.median(patches[0, 2]) == pytest.approx(200.0 / 1400.0, abs=0.01)
+    assert patches.max() <= 1.0 and patches.min() >= 0.0
+
+
+def test_each_scan_is_read_once_and_then_comes_from_the_cache(two_scans, tmp_path, monkeypatch):
+    scans, table, _ = two_scans
+    reads = []
+    real_load = lungcad_io.load_image
+
+    def counting_load(ref):
+        reads.append(ref["image"] if isinstance(ref, dict) else ref)
+        return real_load(ref)
+
+    monkeypatch.setattr(lungcad_io, "load_image", counting_load)
+    cache = tmp_path / "cache"
+    first = MultiScalePatchDataset(scans, table, SCALES, (16, 16, 16), cache_dir=cache)
+    assert len(first) == 5
+    assert sorted(reads) == sorted(s["image"] for s in scans)  # 5 candidates, 2 scans, 2 reads
+    for _ in range(3):  # epochs read from memory
+        [first[i] for i in range(len(first))]
+    assert len(reads) == 2
+    second = MultiScalePatchDataset(scans, table, SCALES, (16, 16, 16), cache_dir=cache)
+    assert len(reads) == 2  # the next run reads no scan
+    np.testing.assert_array_equal(first.patches, second.patches)
+    assert [r["seriesuid"] for r in first.records] == [r["seriesuid"] for r in second.records]
+    # other patch settings make another cache entry instead of reusing a wrong one
+    MultiScalePatchDataset(scans, table, SCALES, (12, 12, 12), cache_dir=cache)
+    assert len(reads) == 4
+
+
+def test_dataset_items_labels_and_balanced_weights(two_scans):
+    scans, table, _ = two_scans
+    ds = MultiScalePatchDataset(scans, table, SCALES, (16, 16, 16))
+    item = ds[0]
+    assert set(item) == {*PATCH_KEYS, "label", "index"}
+    assert isinstance(item["patch_s1"], MetaTensor) and item["patch_s1"].shape == (1, 16, 16, 16)
+    assert ds.class_counts() == {0: 2, 1: 3}
+    weights = ds.sample_weights().numpy()
+    # each class carries half the probability mass
+    assert weights[ds.labels == 1].sum() == pytest.approx(weights[ds.labels == 0].sum())
+    assert ds.seriesuids == ["scan.a", "scan.b"]
+
+
+def test_outside_candidates_and_unknown_series_are_reported_and_skipped(two_scans, tmp_path, caplog):
+    scans, table, _ = two_scans
+    extra = table.read_text() + "scan.a,500.0,500.0,500.0,0\nno.such.scan,1.0,2.0,3.0,0\n"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(extra)
+    ds = MultiScalePatchDataset(scans, bad, SCALES, (16, 16, 16))
+    assert len(ds) == 5  # the good rows are all still there
+    reasons = " ".join(s["reason"] for s in ds.skipped)
+    assert "outside scan" in reasons and "no.such.scan has no scan" in reasons
+    assert "candidate skipped" in caplog.text
+    quiet = MultiScalePatchDataset(scans, bad, SCALES, (16, 16, 16), ignore_unknown_series=True)
+    assert len(quiet.skipped) == 1  # only the outside one
+
+
+def test_training_table_must_be_well_formed(two_scans, tmp_path):
+    scans, table, _ = two_scans
+    bad = tmp_path / "bad.csv"
+    bad.write_text(table.read_text() + "scan.a,abc,2.0,3.0,0\n")
+    with pytest.raises(InputError, match="not a number"):
+        MultiScalePatchDataset(scans, bad, SCALES, (16, 16, 16))
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("seriesuid,coordX,coordY,coordZ,probability\nscan.a,1.0,2.0,-90.0,0.9\n")
+    with pytest.raises(InputError, match="class"):
+        MultiScalePatchDataset(scans, unlabelled, SCALES, (16, 16, 16))
+
+
+def test_lenient_reader_keeps_good_rows_and_reports_bad_ones(tmp_path):
+    table = tmp_path / "candidates.csv"
+    table.write_text(
+        "seriesuid,coordX,coordY,coordZ,probability,diameter_mm\n"
+        "1.2.3,10.0,-20.0,30.0,0.9,6.5\n"
+        "1.2.3,abc,-20.0,30.0,0.9,6.5\n"
+        ",10.0,-20.0,30.0,0.9,6.5\n"
+        "1.2.3,10.0,-20.0\n"
+        "1.2.3,11.0,-21.0,nan,0.8,4.0\n"
+        "1.2.4,12.0,-22.0,32.0,0.7,5.0\n"
+    )
+    rows, problems = read_candidates_lenient(table)
+    assert [r["seriesuid"] for r in rows] == ["1.2.3", "1.2.4"]
+    assert rows[0]["diameter_mm"] == 6.5 and rows[0]["line"] == 2
+    assert len(problems) == 4
+    assert any("line 3" in p and "coordX" in p for p in problems)
+    with pytest.raises(InputError, match="lacks column"):
+        (tmp_path / "nohead.csv").write_text("a,b,c\n1,2,3\n")
+        read_candidates_lenient(tmp_path / "nohead.csv")
+
+
+def test_physical_shift_moves_every_scale_by_the_same_millimetres():
+    sample = {}
+    for key, voxel in zip(PATCH_KEYS, (1.25, 1.875, 2.5), strict=True):
+        grid = np.indices((16, 16, 16), dtype=np.float64)
+        blob = np.exp(-sum((g - 7.5) ** 2 for g in grid) * voxel**2 / (2 * 3.0**2))
+        affine = torch.diag(torch.tensor([voxel, voxel, voxel, 1.0], dtype=torch.float64))
+        sample[key] = MetaTensor(torch.as_tensor(blob[None], dtype=torch.float32), affine=affine)
+    shifter = RandPhysicalShiftd(PATCH_KEYS, max_shift_mm=3.0, prob=1.0).set_random_state(7)
+    out = shifter(sample)
+    moved_mm = []
+    for key, voxel in zip(PATCH_KEYS, (1.25, 1.875, 2.5), strict=True):
+        moved_mm.append((_centroid(np.asarray(out[key][0])) - 7.5) * voxel)
+    assert np.abs(moved_mm[0]).max() > 0.5  # it did move
+    # the affine follows the grid: the blob is still at the same world position
+    for key in PATCH_KEYS:
+        world = np.asarray(out[key].affine) @ np.append(_centroid(np.asarray(out[key][0])), 1.0)
+        np.testing.assert_allclose(
+            world[:3], np.asarray(sample[key].affine)[:3, :3] @ np.full(3, 7.5), atol=0.3
+        )
+    np.testing.assert_allclose(moved_mm[1], moved_mm[0], atol=0.25)
+    np.testing.assert_allclose(moved_mm[2], moved_mm[0], atol=0.25)
+    # the array twin draws its own shift, within the limit
+    single = RandPhysicalShift(max_shift_mm=3.0, prob=1.0).set_random_state(1)
+    single(sample["patch_s1"])
+    assert np.all(np.abs(single.shift_mm) <= 3.0)
+
+
+def test_augmentation_draws_once_and_applies_the_same_to_all_scales():
+    # a blob off-centre towards +x at every scale: after flips/rotations it must sit on the same side in all
+    sample = {}
+    for key, offset in zip(PATCH_KEYS, (4.0, 2.7, 2.0), strict=True):
+        patch = np.zeros((1, 16, 16, 16), np.float32)
+        patch[0, int(7.5 + offset), 7:9, 7:9] = 1.0
+        sample[key] = MetaTensor(torch.from_numpy(patch))
+    augment = Compose(
+        [
+            RandFlipd(PATCH_KEYS, prob=0.5, spatial_axis=0),
+            RandFlipd(PATCH_KEYS, prob=0.5, spatial_axis=1),
+            RandRotate90d(PATCH_KEYS, prob=0.5, max_k=3, spatial_axes=(0, 1)),
+            RandAffined(PATCH_KEYS, prob=1.0, rotate_range=(0, 0, 0.2), scale_range=(0.1, 0.1, 0.1)),
+            ConcatItemsd(PATCH_KEYS, name="image", dim=0),
+        ]
+    ).set_random_state(3)
+    for _ in range(8):
+        image = np.asarray(augment(dict(sample))["image"])
+        directions = [(_centroid(image[s]) - 7.5)[:2] for s in range(3)]
+        unit = [d / np.linalg.norm(d) for d in directions]
+        assert np.dot(unit[0], unit[1]) > 0.95 and np.dot(unit[0], unit[2]) > 0.95
+
+
+def test_extra_positives_hook(tmp_path, two_scans):
+    scans, table, centres = two_scans
+    arrays = {k: np.full((2, 16, 16, 16), 0.5, np.float32) for k in PATCH_KEYS}
+    np.savez(tmp_path / "gan.npz", **arrays)
+    datalist = tmp_path / "extra.json"
+    uid = "scan.b"
+    datalist.write_text(
+        json.dumps(
+            [
+                {"patches": "gan.npz"},
+                {"image": scans[1]["image"], "seriesuid": uid, "coordX": centres[uid][0][0],
+                 "coordY": centres[uid][0][1], "coordZ": centres[uid][0][2]},
+            ]
+        )
+    )  # fmt: skip
+    ds = MultiScalePatchDataset(scans, table, SCALES, (16, 16, 16), extra_positives=str(datalist))
+    assert len(ds) == 5 + 3
+    assert ds.class_counts() == {0: 2, 1: 6}
+    assert sum(r["synthetic"] for r in ds.records) == 3
+    assert load_extra_positives(None) == []
+    assert len(load_extra_positives(lambda: [arrays])) == 1
+    (tmp_path / "wrong.npz").write_bytes(b"")
+    np.savez(tmp_path / "wrong.npz", **{k: np.zeros((2, 8, 8, 8)) for k in PATCH_KEYS})
+    with pytest.raises(InputError, match="shapes"):
+        MultiScalePatchDataset(
+            scans, table, SCALES, (16, 16, 16), extra_positives=str(tmp_path / "wrong.npz")
+        )
+
+
+def test_bad_input_is_refused(tmp_path, two_scans):
+    scans, table, _ = two_scans
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError):
+        resolve_scans(empty)
+    with pytest.raises(InputError):
+        MultiScalePatchDataset(scans, tmp_path / "missing.csv", SCALES, (16, 16, 16))
+    image = lungcad_io.load_image(scans[0])
+    with pytest.raises(InputError, match="outside the scan"):
+        MultiScalePatch(SCALES, (16, 16, 16))(image, [900.0, 900.0, 900.0])
+    with pytest.raises(ValueError):
+        extract_multiscale_patches(np.zeros((4, 4)), np.eye(4), np.zeros((1, 3)))
+    with pytest.raises(ValueError):
+        MultiScalePatch(((20.0, 20.0, -1.0),), (16, 16, 16))
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": [{"image": "a.nii.gz"}]}))
+    with pytest.raises(InputError, match="no 'test' list"):
+        resolve_scans(datalist, split="test")
+    assert resolve_scans(datalist, split="training")[0]["image"] == str(tmp_path / "a.nii.gz")
