@@ -1,11 +1,12 @@
 """Multi-scale candidate patches for false-positive reduction, and the candidate dataset around them.
 
 Each candidate (a LUNA16 row: ``seriesuid,coordX,coordY,coordZ`` in world mm, LPS) is seen at three
-scales, as in the multi-scale gradual-integration CNN of Kim et al. (2019): boxes of 20, 30 and 40 mm
-(the paper cropped 20x20x6, 30x30x10 and 40x40x26 voxels of LUNA16 scans, roughly 14, 21 and 28 mm
-in-plane at LUNA16's typical 0.7 mm pixels, and resized all to 20x20x6). Here the scales are given in
-millimetres, so that they mean the same on every scan whatever its spacing, and each is resampled
-onto one common grid (``patch_size`` voxels) whose centre is the candidate, exactly.
+scales, as in the multi-scale gradual-integration CNN of Kim et al. (2019). The paper cropped 20x20x6,
+30x30x10 and 40x40x26 voxels of LUNA16 scans (roughly 14, 21 and 28 mm in-plane at LUNA16's typical
+0.7 mm pixels) and resized all three to 20x20x6. Here the scales are physical boxes (by default
+20x20x12, 30x30x18 and 40x40x24 mm), so that they mean the same on every scan whatever its spacing,
+and each is resampled onto one common grid (``patch_size``, by default the paper's 20x20 in-plane and
+12 voxels deep, which makes the voxels isotropic) whose centre is the candidate, exactly.
 
 A scan is read once for all its candidates: :class:`MultiScalePatchDataset` loads each scan once,
 samples the patches of all its candidates in one batched resampling call, and keeps them (float16)

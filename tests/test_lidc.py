@@ -176,7 +176,9 @@ def test_prepare_luna16_sphere_masks(tmp_path: Path):
     rows = []
     for seed in (1, 2):
         ct = make_ct_phantom((64, 64, 40), seed=seed, n_nodules=1)
-        write_metaimage(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "luna" / "subset0" / f"{ct.seriesuid}.mhd")
+        write_metaimage(
+            ct.hu, ct.spacing, ct.origin_lps, tmp_path / "luna" / "subset0" / f"{ct.seriesuid}.mhd"
+        )
         (nodule,) = ct.nodules
         x, y, z = nodule.center_lps
         rows.append({"seriesuid": ct.seriesuid, "coordX": x, "coordY": y, "coordZ": z, "diameter_mm": 8.0})

@@ -102,6 +102,14 @@ def test_small3dcnn_shape_gradients_and_scale_selection():
         assert torch.equal(net(x), net(other_scales_changed))
 
 
+def test_small3dcnn_global_average_pooling_head():
+    net = Small3DCNN(patch_size=(12, 12, 8), channels=(4, 8, 8), fc_features=(16, 8), head="gap")
+    assert net(torch.rand(2, 3, 12, 12, 8)).shape == (2, 1)
+    assert net.classifier[2].in_features == 8  # one value per channel reaches the fully connected layers
+    with pytest.raises(ValueError, match="head"):
+        Small3DCNN(head="max")
+
+
 def test_small3dcnn_reads_all_channels_without_input_scale():
     net = Small3DCNN(patch_size=(12, 12, 8), in_channels=3, input_scale=None, channels=(4, 8, 8))
     assert net(torch.rand(2, 3, 12, 12, 8)).shape == (2, 1)

@@ -30,6 +30,10 @@ class Small3DCNN(nn.Module):
         fc_features: widths of the two hidden fully connected layers.
         dropout: dropout probability after the convolutions and between the fully connected layers.
         norm: normalisation in the convolution blocks (``None`` as in the study; ``"batch"`` trains faster).
+        head: ``"flatten"``: the last block's maps are pooled and flattened into the fully connected layers
+            (as in the study: the FC layers see where things are); ``"gap"``: they are averaged over space
+            first (global average pooling), which makes the last block's Grad-CAM a class-activation map
+            that localises the evidence, at some cost in accuracy.
 
     Input: (B, C, X, Y, Z). Output: (B, 1) logits for ``torch.nn.BCEWithLogitsLoss``.
 
@@ -48,12 +52,16 @@ class Small3DCNN(nn.Module):
         fc_features: Sequence[int] = (256, 64),
         dropout: float = 0.3,
         norm: tuple | str | None = None,
+        head: str = "flatten",
     ) -> None:
         super().__init__()
         if len(patch_size) != 3:
             raise ValueError(f"patch_size must be (X, Y, Z), got {patch_size}")
         if len(channels) != 3:
             raise ValueError(f"channels needs three widths, got {channels}")
+        if head not in ("flatten", "gap"):
+            raise ValueError(f"head must be 'flatten' or 'gap', got {head!r}")
+        self.head = head
         self.patch_size = tuple(int(s) for s in patch_size)
         self.input_scale = input_scale
         self.in_channels = 1 if input_scale is not None else int(in_channels)
@@ -64,15 +72,20 @@ class Small3DCNN(nn.Module):
         self.pool2 = nn.MaxPool3d(2, ceil_mode=True)
         # the last convolution block: the layer Grad-CAM looks at ("conv3")
         self.conv3 = Convolution(3, c2, c3, kernel_size=3, act="relu", norm=norm)
-        self.pool3 = nn.MaxPool3d(2, ceil_mode=True)
-        reduced = list(self.patch_size)
-        for _ in range(3):
-            reduced = [-(-s // 2) for s in reduced]
+        if head == "gap":
+            self.pool3 = nn.AdaptiveAvgPool3d(1)
+            flat = c3
+        else:
+            self.pool3 = nn.MaxPool3d(2, ceil_mode=True)
+            reduced = list(self.patch_size)
+            for _ in range(3):
+                reduced = [-(-s // 2) for s in reduced]
+            flat = c3 * reduced[0] * reduced[1] * reduced[2]
         h1, h2 = (int(f) for f in fc_features)
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
             nn.Flatten(),
-            nn.Linear(c3 * reduced[0] * reduced[1] * reduced[2], h1),
+            nn.Linear(flat, h1),
             nn.ReLU(),
             nn.Dropout(dropout),
             nn.Linear(h1, h2),

@@ -1,0 +1,233 @@
+"""The false-positive-reduction bundle end to end (tiny runs), and its embedded phantom candidates."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lungcad_transforms.coords import read_annotations, read_candidates
+from lungcad_transforms.fp_candidates import HARD_NEGATIVE_KINDS, ensure_fp_dataset, phantom_candidates
+from lungcad_transforms.froc import froc_score
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLE = REPO / "bundles" / "lung_nodule_ct_fp_reduction"
+CONFIGS = BUNDLE / "configs"
+TINY_DATA = dict(n_train=2, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0), seed=7)
+# a narrow network and a short epoch: these tests check the workflows, not the accuracy
+TINY_RUN = [
+    "--mgicnn_args#features", "[4,8,8,8,8]",
+    "--mgicnn_args#fc_features", "[16,16]",
+    "--small3dcnn_args#channels", "[4,8,8]",
+    "--small3dcnn_args#fc_features", "[16,8]",
+]  # fmt: skip
+
+
+def _run(args: list[str], cwd: Path = REPO, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _bundle(run_id: str | None, configs: list[str], *overrides: str) -> subprocess.CompletedProcess:
+    files = [str(CONFIGS / c) for c in configs]
+    config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
+    head = [sys.executable, "-m", "monai.bundle", "run"] + ([run_id] if run_id else [])
+    return _run(head + ["--config_file", config_arg, *overrides])
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return Path(ensure_fp_dataset(tmp_path_factory.mktemp("fp") / "phantoms", **TINY_DATA))
+
+
+@pytest.fixture(scope="module")
+def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
+    """One tiny epoch through `monai.bundle run training`; the bundle root holds models/, eval/, cache/."""
+    root = tmp_path_factory.mktemp("fp_bundle")
+    result = _bundle(
+        "training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
+        "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return root
+
+
+# ------------------------------------------------------------------------------------------ embedded data
+def test_phantom_candidates_put_positives_on_nodules_and_hard_negatives_off_them():
+    from lungcad_transforms.phantoms import make_ct_phantom
+
+    ct = make_ct_phantom((96, 96, 64), spacing=(1.5, 1.5, 2.0), seed=5, n_nodules=3)
+    rows = phantom_candidates(ct, seed=5)
+    annotations = [{"seriesuid": ct.seriesuid, "coordX": n.center_lps[0], "coordY": n.center_lps[1],
+                    "coordZ": n.center_lps[2], "diameter_mm": n.diameter_mm} for n in ct.nodules]  # fmt: skip
+    positives = [r for r in rows if r["class"] == 1]
+    negatives = [r for r in rows if r["class"] == 0]
+    assert len(positives) == 2 * len(ct.nodules)
+    assert {r["kind"] for r in negatives} == set(HARD_NEGATIVE_KINDS)
+    centres = np.array([n.center_lps for n in ct.nodules])
+    radii = np.array([n.diameter_mm / 2 for n in ct.nodules])
+    for r in rows:
+        d = np.linalg.norm(centres - [r["coordX"], r["coordY"], r["coordZ"]], axis=1)
+        if r["class"] == 1:
+            assert d.min() <= 0.3 * radii[d.argmin()] + 1e-3  # jittered, but well inside its nodule
+        else:
+            assert np.all(d >= radii + 4.0 - 1e-3)  # clear of every nodule
+    # scored by their class, the candidates give a perfect LUNA16 FROC: every positive hits, no negative does
+    scored = [{**r, "probability": float(r["class"])} for r in rows]
+    result = froc_score(annotations, scored, [ct.seriesuid])
+    assert result.cpm == 1.0 and result.n_false_positives == len(negatives)
+
+
+def test_embedded_dataset_layout(tiny_dataset):
+    datalist = json.loads((tiny_dataset / "datalist.json").read_text())
+    assert [len(datalist[s]) for s in ("training", "validation", "test")] == [2, 1, 1]
+    for split in ("training", "validation", "test"):
+        for entry in datalist[split]:
+            assert (tiny_dataset / entry["image"]).is_file() and f"images/{split}/" in entry["image"]
+    rows = read_candidates(tiny_dataset / "candidates.csv")
+    assert {r["class"] for r in rows} == {0, 1}
+    test_rows = read_candidates(tiny_dataset / "candidates_test.csv")
+    assert {r["seriesuid"] for r in test_rows} == {datalist["test"][0]["seriesuid"]}
+    assert read_annotations(tiny_dataset / "annotations.csv")
+    # asked again, it is found and kept as it is
+    before = (tiny_dataset / "candidates.csv").stat().st_mtime_ns
+    assert ensure_fp_dataset(tiny_dataset, **TINY_DATA) == str(tiny_dataset)
+    assert (tiny_dataset / "candidates.csv").stat().st_mtime_ns == before
+
+
+def test_two_processes_creating_the_dataset_at_once_make_one(tmp_path):
+    code = (
+        "import sys; from lungcad_transforms.fp_candidates import ensure_fp_dataset; "
+        "ensure_fp_dataset(sys.argv[1], n_train=1, n_val=1, n_test=1, shape=(64, 64, 40), spacing=(1.5, 1.5, 2.0))"
+    )
+    target = tmp_path / "shared"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(target)], env=env, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for p in procs:
+        assert p.wait(timeout=180) == 0, p.stderr.read().decode()
+    assert (target / "datalist.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "shared"
+    ]  # no leftovers
+    assert len(list((target / "images").rglob("*.nii.gz"))) == 3
+
+
+# ---------------------------------------------------------------------------------------------- workflows
+@pytest.mark.slow
+def test_training_writes_a_checkpoint_that_loads_with_weights_only(trained_bundle):
+    from lungcad_transforms.networks.mgicnn import MGICNN
+
+    checkpoint = trained_bundle / "models" / "model.pt"
+    assert checkpoint.is_file()
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    net = MGICNN(patch_size=(20, 20, 12), features=(4, 8, 8, 8, 8), fc_features=(16, 16))
+    net.load_state_dict(state)
+    # the patch cache of the run: one file per training / validation scan
+    assert len(list((trained_bundle / "data" / "patch_cache").glob("*.npz"))) == 3
+
+
+@pytest.mark.slow
+def test_standard_run_trains_the_small_3d_cnn(tiny_dataset, tmp_path):
+    result = _bundle(
+        None, ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path),
+        "--network_name", "small3dcnn", "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16",
+        "--val_interval", "1", *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    state = torch.load(tmp_path / "models" / "model.pt", map_location="cpu", weights_only=True)
+    assert "conv3.conv.weight" in state  # the small 3D CNN, chosen by one key
+
+
+@pytest.mark.slow
+def test_evaluation_writes_luna16_results_froc_and_gradcam(trained_bundle, tiny_dataset):
+    result = _bundle(
+        None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
+        str(trained_bundle), "--n_bootstrap", "50", "--nodule_threshold", "0.0", "--gradcam_max_candidates", "2",
+        *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = trained_bundle / "eval"
+    with open(out / "results.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+    # what the official LUNA16 script looks up by name
+    assert header[:5] == ["seriesuid", "coordX", "coordY", "coordZ", "probability"]
+    results = read_candidates(out / "results.csv")
+    test_rows = read_candidates(tiny_dataset / "candidates_test.csv")
+    assert len(results) == len(test_rows)
+    assert all(0.0 <= r["probability"] <= 1.0 for r in results)
+    froc = json.loads((out / "froc.json").read_text())
+    assert len(froc["sensitivities"]) == 7 and 0.0 <= froc["cpm"] <= 1.0
+    assert froc["cpm_ci"] is not None and froc["auc"] is not None
+    assert (out / "froc.png").read_bytes()[:4] == b"\x89PNG"
+    metrics = (out / "metrics.csv").read_text()
+    assert "val_cpm" in metrics and "val_auc" in metrics
+    gradcam = json.loads((out / "gradcam" / "gradcam_summary.json").read_text())
+    assert gradcam["explained"] == 2 and "fraction_peak_inside_nodule" in gradcam
+    assert len(list((out / "gradcam").glob("*_gradcam.nii.gz"))) == 2
+    assert len(list((out / "gradcam").glob("*_gradcam.png"))) == 2
+
+
+@pytest.mark.slow
+def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_dataset, tmp_path):
+    test_rows = (tiny_dataset / "candidates_test.csv").read_text().splitlines()
+    uid = test_rows[1].split(",")[0]
+    # the segmentation bundle's output form: probability and diameter_mm columns
+    table = ["seriesuid,coordX,coordY,coordZ,probability,diameter_mm"]
+    table += [",".join(line.split(",")[:4]) + ",0.9,6.0" for line in test_rows[1:]]
+    table += [
+        f"{uid},abc,1.0,2.0,0.5,4.0",  # malformed
+        f"{uid},900.0,900.0,900.0,0.5,4.0",  # outside the scan
+        "1.2.3.4.5.6.7,1.0,2.0,3.0,0.5,4.0",  # no such scan
+    ]
+    candidates = tmp_path / "candidates.csv"
+    candidates.write_text("\n".join(table) + "\n")
+    out = tmp_path / "out"
+    result = _bundle(
+        None, ["inference.json"], "--bundle_root", str(trained_bundle), "--dataset_dir",
+        str(tiny_dataset / "images" / "test"), "--candidates_file", str(candidates), "--output_dir", str(out),
+        "--nodule_threshold", "0.0", "--gradcam_max_candidates", "1", *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "not a finite number" in log and "outside scan" in log and "1.2.3.4.5.6.7 has no scan" in log
+    scored = read_candidates(out / "results.csv")
+    assert len(scored) == len(test_rows) - 1  # every good row, none of the bad ones
+    assert all("diameter_mm" in r for r in scored)
+    skipped = (out / "skipped.csv").read_text().splitlines()
+    assert len(skipped) == 1 + 3
+    assert len(list((out / "gradcam").glob("*_gradcam.nii.gz"))) == 1
+
+
+@pytest.mark.slow
+def test_evaluation_without_weights_says_how_to_train(tiny_dataset, tmp_path):
+    result = _bundle(
+        None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
+        str(tmp_path), *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "no trained weights" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
+    files = [str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json")]
+    result = _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
+         "-m", "monai.bundle", "run", "training", "--config_file", "[" + ",".join(f"'{f}'" for f in files) + "]",
+         "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path), "--epochs", "1",
+         "--samples_per_epoch", "16", "--batch_size", "8", "--val_interval", "1", *TINY_RUN],
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "models" / "model.pt").is_file()
+    assert "val_cpm" in result.stdout + result.stderr
