@@ -52,13 +52,15 @@ def test_mgicnn_output_shape_and_gradients_reach_every_layer(merge):
 
 
 def test_mgicnn_integrates_scales_in_opposite_orders():
+    torch.manual_seed(0)  # fixed weights: the check must not depend on which tests ran before
     net = MGICNN(**TINY_MGI).eval()
     x, _ = _nodule_batch(2, seed=1)
     with torch.no_grad():
         base = net(x)
         swapped = net(x[:, [2, 1, 0]])  # finest and widest scale exchanged
     # the streams are not symmetric in the scales, so exchanging them changes the answer
-    assert not torch.allclose(base, swapped)
+    # at initialisation the difference is small (~1e-5) but far above float32 round-off (~1e-7)
+    assert (base - swapped).abs().max() > 1e-6
 
 
 def test_mgicnn_learns_to_separate_blobs_from_lung():
