@@ -204,3 +204,26 @@ def test_gradcam_saver_writes_aligned_nifti_montage_and_table(tmp_path):
     stored = json.loads((tmp_path / "out" / "gradcam_summary.json").read_text())
     assert stored["target_layer"] == "conv3" and stored["peaks_inside_nodule"] == 1
     assert (tmp_path / "out" / "case_0_gradcam.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mgicnn_heatmap_of_a_centred_nodule_is_centred_and_symmetric():
+    # with positive constant weights the network is a symmetric blur, so a nodule at the patch centre must give
+    # a heatmap symmetric about the centre; that holds only if every pooling keeps its cells where MONAI's
+    # upsampler assumes them (2x2x2 windows; 3-wide padded windows shift the map by 1.5 voxels)
+    net = MGICNN(patch_size=(20, 20, 12), features=(2, 2, 2, 2, 2), fc_features=(4, 4), dropout=0.0)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (torch.nn.Conv3d, torch.nn.Linear)):
+                module.weight.fill_(0.01)
+                module.bias.zero_()
+    net.eval()
+    grid = torch.stack(
+        torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in (20, 20, 12)], indexing="ij")
+    )
+    centre = torch.tensor([9.5, 9.5, 5.5])[:, None, None, None]
+    blob = torch.exp(-((grid - centre) ** 2).sum(0) / (2 * 2.0**2))
+    heat = CandidateGradCAM(net)(blob.expand(1, 3, 20, 20, 12).contiguous())[0, 0]
+    for axis in range(3):
+        torch.testing.assert_close(heat, heat.flip(axis), atol=1e-4, rtol=1e-3)
+    peak = np.unravel_index(int(heat.argmax()), heat.shape)
+    assert peak[0] in (9, 10) and peak[1] in (9, 10) and peak[2] in (5, 6)

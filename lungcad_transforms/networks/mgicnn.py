@@ -59,7 +59,10 @@ class GradualIntegrationStream(nn.Module):
         self.stage1 = _conv_pair(1, f1, act, norm)
         self.stage2 = _conv_pair(f1 + 1, f2, act, norm)
         self.stage3 = _conv_pair(f2 + 1, f3, act, norm)
-        self.pool = nn.MaxPool3d(kernel_size=3, stride=2, padding=1)
+        # 2x2x2 windows, so that pooled cell k is centred at input 2k + 0.5, exactly where MONAI's Grad-CAM
+        # upsampler (trilinear, align_corners=False) puts it; the paper's 3-wide windows would shift the
+        # heatmap by half a voxel per pooling
+        self.pool = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True)
         self.stage4 = _conv_pair(f3, f4, act, norm)
 
     def forward(self, scales: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -122,12 +125,12 @@ class MGICNN(nn.Module):
         self.zoom_in = GradualIntegrationStream(stream_features, act=act, norm=norm)
         self.zoom_out = GradualIntegrationStream(stream_features, act=act, norm=norm)
         merged = features[3] * (2 if merge == "concat" else 1)
-        self.pool = nn.MaxPool3d(kernel_size=3, stride=2, padding=1)
+        self.pool = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True)
         # the last convolution block: the layer Grad-CAM looks at ("final_block")
         self.final_block = _conv_pair(merged, int(features[4]), act, norm)
         reduced = [s for s in self.patch_size]
-        for _ in range(2):  # two stride-2 poolings with padding 1
-            reduced = [(s - 1) // 2 + 1 for s in reduced]
+        for _ in range(2):  # two 2x poolings (ceil mode)
+            reduced = [-(-s // 2) for s in reduced]
         flat = int(features[4]) * reduced[0] * reduced[1] * reduced[2]
         h1, h2 = (int(f) for f in fc_features)
         self.classifier = nn.Sequential(
