@@ -736,7 +736,10 @@ def _save_label(mask: np.ndarray, affine_ras: np.ndarray, path: Path) -> None:
 
     from lungcad_transforms.outputs import atomic_file
 
-    img = nib.Nifti1Image(np.asarray(mask, dtype=np.uint8), np.asarray(affine_ras, dtype=np.float64))
+    labels = np.asarray(mask)
+    # uint8 holds up to 255 nodules per scan; more (never seen in LIDC-IDRI) would need uint16
+    dtype = np.uint8 if labels.max(initial=0) <= 255 else np.uint16
+    img = nib.Nifti1Image(labels.astype(dtype), np.asarray(affine_ras, dtype=np.float64))
     img.set_qform(img.affine, code=1)
     img.set_sform(img.affine, code=1)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -807,7 +810,9 @@ def prepare_lidc_dataset(
     """Consensus nodule masks for every LIDC-IDRI CT series under ``lidc_root``, and a MONAI datalist.
 
     Each CT series that has an LIDC XML (matched by SeriesInstanceUID anywhere under ``lidc_root``) gets
-    ``<out_dir>/labels/<seriesuid>.nii.gz`` (binary 50 %-consensus mask on the scan's grid, RAS affine),
+    ``<out_dir>/labels/<seriesuid>.nii.gz`` (50 %-consensus masks on the scan's grid, RAS affine; 0 is
+    background and ``n`` the consensus of :attr:`LidcConsensus.nodules` ``[n - 1]``, so a training pipeline
+    can sample every nodule equally and still binarise with ``label > 0``),
     an entry in ``<out_dir>/datalist.json`` ("training" / "validation" / "test"; ``image`` is the DICOM
     series, left where it is) and one row per nodule with a consensus in the scan in
     ``<out_dir>/annotations.csv`` (LUNA16 form, centred on the consensus). Series without XML, and series
@@ -831,7 +836,8 @@ def prepare_lidc_dataset(
     """
     from lungcad_transforms.io import find_images, load_image
 
-    lidc_root, out_dir = Path(lidc_root), Path(out_dir)
+    # absolute, so the datalist's image paths do not depend on the folder the script was run from
+    lidc_root, out_dir = Path(lidc_root).resolve(), Path(out_dir)
     xml_for = find_lidc_xml(lidc_root)
     cases, rows = [], []
     for entry in find_images(lidc_root):
@@ -860,7 +866,7 @@ def prepare_lidc_dataset(
             len(kept),
             len(consensus.nodules),
         )
-        cases.append(({"image": entry["image"], "seriesuid": uid}, consensus.mask, consensus.affine))
+        cases.append(({"image": entry["image"], "seriesuid": uid}, consensus.labels, consensus.affine))
         rows.extend(n.to_row(uid) for n in kept)
     if not cases:
         raise InputError(lidc_root, "holds no CT series with an LIDC-IDRI XML annotation file")
@@ -877,8 +883,9 @@ def prepare_luna16_dataset(
 ) -> Path:
     """Sphere nodule masks for LUNA16 scans (``subset*/<seriesuid>.mhd``) from ``annotations.csv``.
 
-    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz`` (:func:`sphere_mask` of its annotation rows, on
-    the scan's grid), an entry in ``datalist.json`` and its rows copied to ``<out_dir>/annotations.csv``.
+    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz`` (:func:`sphere_mask` of its annotation rows on
+    the scan's grid, the n-th row of the scan labelled ``n``), an entry in ``datalist.json`` and its rows
+    copied to ``<out_dir>/annotations.csv``.
     Scans without nodules are kept (they teach the network what is not a nodule).
 
     Args:
@@ -897,7 +904,7 @@ def prepare_luna16_dataset(
     from lungcad_transforms.coords import read_annotations
     from lungcad_transforms.io import find_images, load_image
 
-    luna16_root, out_dir = Path(luna16_root), Path(out_dir)
+    luna16_root, out_dir = Path(luna16_root).resolve(), Path(out_dir)
     table = read_annotations(annotations)
     by_uid: dict[str, list[dict[str, Any]]] = {}
     for row in table:
@@ -915,7 +922,7 @@ def prepare_luna16_dataset(
             continue
         affine = np.asarray(image.affine, dtype=np.float64)
         nodules = by_uid.get(uid, [])
-        mask = sphere_mask(image.shape[1:], affine, nodules)
+        mask = sphere_mask(image.shape[1:], affine, nodules, label_each=True)
         cases.append(({"image": image_path, "seriesuid": uid}, mask, affine))
         rows.extend(nodules)
         logger.info("scan %s: %d nodule sphere(s)", uid, len(nodules))

@@ -3,7 +3,9 @@
 For both networks of ``bundles/lung_nodule_ct_fp_reduction`` (the MGI-CNN and the small 3D CNN, with the
 widths and patch geometry of the bundle's ``train.json``) it measures, with ``--threads`` CPU threads:
 
-- patch extraction: scans loaded from NIfTI and every candidate cut at three scales (once per scan);
+- patch extraction: scans loaded from NIfTI and every candidate cut at three scales (once per scan),
+  against the peer baseline of loading the scan again for every candidate (what a per-candidate
+  ``Dataset.__getitem__`` that opens its scan does);
 - scoring: the network's forward pass over all candidates (eval mode, batches of ``--batch``);
 - end to end: extraction plus scoring, candidates per second;
 - training: forward + backward + optimiser step, samples per second (batch 32).
@@ -101,14 +103,30 @@ def main(argv: list[str] | None = None) -> dict:
                 scans, rows, settings["scales_mm"], settings["patch_size"], settings["hu_window"]
             )
 
+        def extract_per_candidate() -> None:
+            for row in rows:
+                MultiScalePatchDataset(
+                    scans, [row], settings["scales_mm"], settings["patch_size"], settings["hu_window"]
+                )
+
         extract()  # warm-up: first ITK import and reader set-up are not per-scan costs
         t_extract = _time(extract)
+        t_per_candidate = _time(extract_per_candidate)
         dataset = holder["ds"]
     n = len(dataset)
     patches = torch.from_numpy(dataset.patches.astype("float32"))
-    report.update(candidates=n, extraction_s=t_extract, extraction_candidates_per_s=n / t_extract)
+    report.update(
+        candidates=n,
+        extraction_s=t_extract,
+        extraction_candidates_per_s=n / t_extract,
+        baseline_per_candidate_loading_s=t_per_candidate,
+        baseline_per_candidate_loading_candidates_per_s=n / t_per_candidate,
+        extraction_speedup=t_per_candidate / t_extract,
+    )
     print(
-        f"{n} candidates in {args.scans} scans; extraction {t_extract:.2f} s ({n / t_extract:.0f} candidates/s)"
+        f"{n} candidates in {args.scans} scans; extraction {t_extract:.2f} s ({n / t_extract:.0f} candidates/s); "
+        f"baseline, the scan loaded per candidate: {t_per_candidate:.2f} s ({n / t_per_candidate:.0f} candidates/s), "
+        f"{t_per_candidate / t_extract:.1f}x slower"
     )
     labels = torch.as_tensor(dataset.labels[:, None], dtype=torch.float32)
     for name, net in _networks(settings).items():

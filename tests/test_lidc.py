@@ -154,16 +154,18 @@ def test_prepare_lidc_script_writes_mask_and_datalist(tmp_path: Path, real_data:
     out = tmp_path / "lidc_prepared"
     root = real_data / "chest_ct/lidc_idri_slabs"
     result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts/prepare_lidc.py"), "--lidc_root", str(root), "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, str(REPO_ROOT / "scripts/prepare_lidc.py"), "--lidc_root", root.name, "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=root.parent,
+    )  # fmt: skip  # a relative --lidc_root, as users type it
     assert result.returncode == 0, result.stderr
     datalist = json.loads((out / "datalist.json").read_text())
     entries = [e for split in ("training", "validation", "test") for e in datalist.get(split, [])]
     assert {e["seriesuid"] for e in entries} >= {LIDC_0003_SERIES}
     entry = next(e for e in entries if e["seriesuid"] == LIDC_0003_SERIES)
+    assert Path(entry["image"]).is_absolute() and Path(entry["image"]).is_dir()  # usable from any dataset_dir
     label = nib.load(out / entry["label"])
-    assert label.shape == (512, 512, 11) and int(np.asarray(label.dataobj).max()) == 1
+    values = np.unique(np.asarray(label.dataobj))
+    assert label.shape == (512, 512, 11) and len(values) == 2 and values[0] == 0  # one nodule, labelled n > 0
     rows = [r for r in read_annotations(out / "annotations.csv") if r["seriesuid"] == LIDC_0003_SERIES]
     assert len(rows) == 1 and abs(rows[0]["coordZ"] - (-190.46)) < 2.0
 
@@ -199,6 +201,7 @@ def test_prepare_luna16_sphere_masks(tmp_path: Path):
         label = load_image(str(tmp_path / "prepared" / entry["label"]))
         centre_ijk = world_to_voxel([row["coordX"], row["coordY"], row["coordZ"]], label.affine)[0]
         assert np.allclose(np.argwhere(label[0].numpy() > 0).mean(axis=0), centre_ijk, atol=0.6)
+        assert np.unique(label.numpy()).tolist() == [0.0, 1.0]  # the scan's first (only) row is label 1
     prepared = read_annotations(tmp_path / "prepared" / "annotations.csv")
     assert {r["seriesuid"] for r in prepared} == {rows[0]["seriesuid"], rows[1]["seriesuid"]}
 
