@@ -24,10 +24,13 @@ demo: install
 
 test: install
 	$(BIN)/python -m ruff check lungcad_transforms scripts tests
+	$(BIN)/python -m ruff format --check lungcad_transforms scripts tests
 	$(BIN)/python -m pytest -q tests
 
 bench: install
 	$(BIN)/python scripts/bench_lungmask.py
+	$(BIN)/python scripts/bench_segmentation.py
+	$(BIN)/python scripts/bench_fp_reduction.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

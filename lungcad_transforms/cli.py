@@ -20,7 +20,9 @@ __all__ = ["main", "build_parser"]
 def _cmd_lungmask(args: argparse.Namespace) -> int:
     from lungcad_transforms.pipeline import mask_lungs_file
 
-    result = mask_lungs_file(args.input, args.output, dilation_mm=args.dilation_mm, threshold_hu=args.threshold)
+    result = mask_lungs_file(
+        args.input, args.output, dilation_mm=args.dilation_mm, threshold_hu=args.threshold
+    )
     print(f"lung mask: {result.path}")
     print(f"lung volume: {result.volume_ml:.1f} ml in {result.n_components} component(s)")
     return 0
@@ -55,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lungmask", help="mask the lungs of a CT scan (DICOM series folder or image file)")
     p.add_argument("input", help="DICOM series folder, or a NIfTI / MetaImage (.mhd/.mha) / NRRD file")
     p.add_argument("output", help="mask to write, .nii.gz (aligned with the input in world space)")
-    p.add_argument("--dilation-mm", type=float, default=10.0,
-                   help="grow the mask by this many mm so juxtapleural nodules stay inside (0: off; default 10)")
+    p.add_argument(
+        "--dilation-mm",
+        type=float,
+        default=10.0,
+        help="grow the mask by this many mm so juxtapleural nodules stay inside (0: off; default 10)",
+    )
     p.add_argument("--threshold", type=float, default=-350.0, help="air/tissue threshold in HU")
     p.set_defaults(func=_cmd_lungmask)
 
@@ -73,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("froc", help="LUNA16 FROC / CPM of a results CSV, as the official LUNA16 script computes it")
+    p = sub.add_parser(
+        "froc", help="LUNA16 FROC / CPM of a results CSV, as the official LUNA16 script computes it"
+    )
     add_froc_arguments(p)
     p.set_defaults(func=froc_command)
     return parser
@@ -81,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     # MONAI announces at every DICOM read that the optional GPU decoder is absent; that is expected here
     logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*nvImageCodec.*")

@@ -100,15 +100,30 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     phantom = make_ct_phantom(shape=(192, 192, 128), seed=seed)
-    dicom_dir = write_dicom_series(phantom.hu, phantom.spacing, phantom.origin_lps, out / "phantom_dicom",
-                                   modality="CT", seriesuid=phantom.seriesuid)
+    dicom_dir = write_dicom_series(
+        phantom.hu,
+        phantom.spacing,
+        phantom.origin_lps,
+        out / "phantom_dicom",
+        modality="CT",
+        seriesuid=phantom.seriesuid,
+    )
     annotations = write_annotations_csv(
-        [{"seriesuid": phantom.seriesuid, "coordX": n.center_lps[0], "coordY": n.center_lps[1],
-          "coordZ": n.center_lps[2], "diameter_mm": n.diameter_mm} for n in phantom.nodules],
+        [
+            {
+                "seriesuid": phantom.seriesuid,
+                "coordX": n.center_lps[0],
+                "coordY": n.center_lps[1],
+                "coordZ": n.center_lps[2],
+                "diameter_mm": n.diameter_mm,
+            }
+            for n in phantom.nodules
+        ],
         out / "annotations.csv",
     )
-    truth_path = write_nifti(phantom.lungs.astype(np.uint8), phantom.spacing, phantom.origin_lps,
-                             out / "lungs_ground_truth.nii.gz")
+    truth_path = write_nifti(
+        phantom.lungs.astype(np.uint8), phantom.spacing, phantom.origin_lps, out / "lungs_ground_truth.nii.gz"
+    )
 
     (entry,) = find_images(dicom_dir)
     image = load_image(entry)
@@ -119,9 +134,14 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     spacing = tuple(float(s) for s in _to_numpy(image.pixdim)[:3])
     # planes through the first nodule: shows that the mask keeps the nodules inside the lung
     nodule_voxel = np.floor(world_to_voxel([phantom.nodules[0].center_lps], _to_numpy(image.affine))[0] + 0.5)
-    png = save_montage(out / "lung_mask.png", _to_numpy(image)[0], mask, center=nodule_voxel.astype(int),
-                       spacing=spacing,
-                       title=f"phantom {phantom.seriesuid[-12:]}: lung mask (Dice {dice:.3f} vs truth)")
+    png = save_montage(
+        out / "lung_mask.png",
+        _to_numpy(image)[0],
+        mask,
+        center=nodule_voxel.astype(int),
+        spacing=spacing,
+        title=f"phantom {phantom.seriesuid[-12:]}: lung mask (Dice {dice:.3f} vs truth)",
+    )
     summary = {
         "seriesuid": phantom.seriesuid,
         "shape": list(phantom.hu.shape),
@@ -134,5 +154,10 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
     with atomic_file(summary_path) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     logger.info("demo summary: %s", summary)
-    return {"dicom series": dicom_dir, "annotations": annotations, "lung mask": mask_path,
-            "montage": png, "summary": summary_path}
+    return {
+        "dicom series": dicom_dir,
+        "annotations": annotations,
+        "lung mask": mask_path,
+        "montage": png,
+        "summary": summary_path,
+    }

@@ -102,16 +102,32 @@ def save_montage(
     overlay_views = radiological_views(overlay, center) if overlay is not None else {}
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), facecolor="black")
     for ax, name in zip(axes, ("axial", "coronal", "sagittal"), strict=True):
-        ax.imshow(views[name], cmap="gray", vmin=window[0], vmax=window[1], aspect=aspects[name],
-                  interpolation="nearest")
+        ax.imshow(
+            views[name],
+            cmap="gray",
+            vmin=window[0],
+            vmax=window[1],
+            aspect=aspects[name],
+            interpolation="nearest",
+        )
         if name in overlay_views:
             ov = overlay_views[name]
             if overlay_kind == "mask":
-                ax.imshow(np.ma.masked_equal(ov > 0, False), cmap="autumn", alpha=0.3,
-                          aspect=aspects[name], interpolation="nearest")
+                ax.imshow(
+                    np.ma.masked_equal(ov > 0, False),
+                    cmap="autumn",
+                    alpha=0.3,
+                    aspect=aspects[name],
+                    interpolation="nearest",
+                )
             else:
-                ax.imshow(np.ma.masked_less_equal(ov, 0.05 * max(float(ov.max()), 1e-6)), cmap="jet",
-                          alpha=0.45, aspect=aspects[name], interpolation="bilinear")
+                ax.imshow(
+                    np.ma.masked_less_equal(ov, 0.05 * max(float(ov.max()), 1e-6)),
+                    cmap="jet",
+                    alpha=0.45,
+                    aspect=aspects[name],
+                    interpolation="bilinear",
+                )
         ax.set_title(name, color="white", fontsize=10)
         ax.axis("off")
     if title:

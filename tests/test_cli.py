@@ -18,7 +18,9 @@ def _mask(path):
     return np.asarray(img.dataobj) > 0, img.affine
 
 
-def test_lungmask_real_lidc_slab_keeps_both_lungs_and_the_nodule(lidc_0003, luna16_annotations, tmp_path, capsys):
+def test_lungmask_real_lidc_slab_keeps_both_lungs_and_the_nodule(
+    lidc_0003, luna16_annotations, tmp_path, capsys
+):
     out = tmp_path / "lungs.nii.gz"
     assert main(["lungmask", str(lidc_0003), str(out)]) == 0
     assert "lung mask:" in capsys.readouterr().out
@@ -32,8 +34,11 @@ def test_lungmask_real_lidc_slab_keeps_both_lungs_and_the_nodule(lidc_0003, luna
     voxel_ml = abs(np.linalg.det(affine[:3, :3])) / 1000
     assert 150 < mask.sum() * voxel_ml < 1500  # 11 slices x 2.5 mm of adult lungs
     # the LUNA16 nodule inside the slab lies inside the (dilated) mask, in world space
-    rows = [r for r in read_annotations(luna16_annotations)
-            if r["seriesuid"] == "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"]
+    rows = [
+        r
+        for r in read_annotations(luna16_annotations)
+        if r["seriesuid"] == "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
+    ]
     inside = [r for r in rows if -194.5 < r["coordZ"] < -175]
     assert len(inside) == 1
     idx = np.floor(world_to_voxel([[inside[0][c] for c in ("coordX", "coordY", "coordZ")]], affine)[0] + 0.5)
@@ -43,7 +48,10 @@ def test_lungmask_real_lidc_slab_keeps_both_lungs_and_the_nodule(lidc_0003, luna
 def test_lungmask_real_single_slices(real_data, tmp_path):
     for name in ("0.dcm", "1.dcm"):
         out = tmp_path / f"{name}.nii.gz"
-        assert main(["lungmask", str(real_data / "small/lungmask_tests" / name), str(out), "--dilation-mm", "0"]) == 0
+        assert (
+            main(["lungmask", str(real_data / "small/lungmask_tests" / name), str(out), "--dilation-mm", "0"])
+            == 0
+        )
         mask, _ = _mask(out)
         assert mask.shape == (512, 512, 1)
         frac = mask.mean()
@@ -76,8 +84,25 @@ def test_lungmask_refuses_mr(real_data, tmp_path, capsys):
 
 
 def test_phantom_command_writes_dataset(tmp_path, capsys):
-    assert main(["phantom", "--out", str(tmp_path / "ph"), "--cases", "2", "--shape", "64", "64", "48",
-                 "--format", "nifti", "mhd"]) == 0
+    assert (
+        main(
+            [
+                "phantom",
+                "--out",
+                str(tmp_path / "ph"),
+                "--cases",
+                "2",
+                "--shape",
+                "64",
+                "64",
+                "48",
+                "--format",
+                "nifti",
+                "mhd",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     datalist_path = out.strip().splitlines()[-1].split("datalist: ")[1]
     datalist = json.loads(open(datalist_path).read())
