@@ -41,6 +41,7 @@ from monai.transforms import SpatialResample
 from monai.visualize import GradCAM
 
 from lungcad_transforms.outputs import atomic_file
+from lungcad_transforms.patches import CandidateScoresHandler
 
 __all__ = [
     "default_target_layer",
@@ -223,13 +224,7 @@ def peak_inside_nodule(
     return False
 
 
-try:
-    from ignite.engine import Engine, Events
-except ImportError:  # pragma: no cover
-    Engine = Any  # type: ignore[assignment,misc]
-
-
-class GradCAMSaver:
+class GradCAMSaver(CandidateScoresHandler):
     """Engine handler: Grad-CAM heatmaps (NIfTI in scan space) and montages (PNG) of the candidates called nodules.
 
     During the run it records every candidate's probability; at the end it takes those at or above
@@ -273,6 +268,7 @@ class GradCAMSaver:
         logits: bool = True,
         device: str | torch.device | None = None,
     ) -> None:
+        super().__init__(logits)
         self.network = network
         self.dataset = dataset
         self.output_dir = Path(output_dir)
@@ -281,31 +277,11 @@ class GradCAMSaver:
         self.target_layer = target_layer
         self.max_candidates = max_candidates
         self.montage_mm = float(montage_mm)
-        self.logits = logits
         self.device = device
-        self.scores: dict[int, float] = {}
         self.summary: dict[str, Any] = {}
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, lambda _: self.scores.clear())
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self._explain_engine)
-
-    def _collect(self, engine: Engine) -> None:
-        from lungcad_transforms.patches import _batch_scores, _to_probability
-
-        indices, preds = _batch_scores(engine)
-        self.scores.update(zip(indices, _to_probability(preds, self.logits), strict=True))
-
-    def _explain_engine(self, engine: Engine) -> None:
-        import torch.distributed as dist
-
-        from lungcad_transforms.patches import _gather
-
-        items = _gather(list(self.scores.items()))
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-            return
-        self.explain(dict(items))
+    def scores_complete(self, scores: dict[int, float]) -> None:
+        self.explain(scores)
 
     def explain(self, scores: Mapping[int, float]) -> dict[str, Any]:
         """Explain the candidates of ``scores`` (dataset index -> probability) at or above the threshold."""

@@ -1057,7 +1057,48 @@ class CandidateCPM(Metric):  # type: ignore[misc,valid-type]
         return float(froc_score(self.annotations, rows, self.dataset.seriesuids).cpm)
 
 
-class CandidateResultsWriter:
+class CandidateScoresHandler:
+    """Engine handler base: the nodule probability of every candidate a run scores, acted on when it ends.
+
+    Records ``dataset index -> probability`` at every iteration; when the run completes, gathers the
+    records of all DDP processes and calls :meth:`scores_complete` on rank 0 only (the other ranks return).
+    Subclasses write or explain; they share this so that every per-candidate handler collects and gathers
+    the same way.
+
+    Args:
+        logits: the engine's predictions are logits (a sigmoid is applied), else probabilities.
+    """
+
+    def __init__(self, logits: bool = True) -> None:
+        self.logits = logits
+        self.scores: dict[int, float] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._complete)
+
+    def _reset(self, engine: Engine) -> None:
+        self.scores = {}
+
+    def _collect(self, engine: Engine) -> None:
+        indices, preds = _batch_scores(engine)
+        self.scores.update(zip(indices, _to_probability(preds, self.logits), strict=True))
+
+    def _complete(self, engine: Engine) -> None:
+        import torch.distributed as dist
+
+        items = _gather(list(self.scores.items()))
+        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+            return
+        self.scores_complete(dict(items))
+
+    def scores_complete(self, scores: dict[int, float]) -> None:
+        """Act on the scores of the whole run (rank 0)."""
+        raise NotImplementedError
+
+
+class CandidateResultsWriter(CandidateScoresHandler):
     """Engine handler: write the scored candidates as a LUNA16 results CSV, and the FROC report.
 
     At the end of a run it writes, under ``output_dir``: ``results.csv``
@@ -1088,36 +1129,17 @@ class CandidateResultsWriter:
         logits: bool = True,
         results_name: str = "results.csv",
     ) -> None:
+        super().__init__(logits)
         self.dataset = dataset
         self.output_dir = Path(output_dir)
         self.annotations = annotations
         self.n_bootstrap = int(n_bootstrap)
-        self.logits = logits
         self.results_name = results_name
-        self.scores: dict[int, float] = {}
         self.froc = None
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self._write)
-
-    def _reset(self, engine: Engine) -> None:
-        self.scores = {}
-
-    def _collect(self, engine: Engine) -> None:
-        indices, preds = _batch_scores(engine)
-        self.scores.update(zip(indices, _to_probability(preds, self.logits), strict=True))
-
-    def _write(self, engine: Engine) -> None:
-        import torch.distributed as dist
-
+    def scores_complete(self, scores: dict[int, float]) -> None:
         from lungcad_transforms.froc import froc_score, save_froc_report, write_results_csv
 
-        items = _gather(list(self.scores.items()))
-        if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-            return
-        scores = dict(items)
         rows = _result_rows(self.dataset.records, scores)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         results = write_results_csv(rows, self.output_dir / self.results_name)
