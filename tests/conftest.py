@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +42,44 @@ def lidc_0002(real_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def luna16_annotations(real_data: Path) -> Path:
     return real_data / "annotations/luna16/annotations.csv"
+
+
+@pytest.fixture
+def single_torch_thread():
+    """Torch on one thread for the test: with tiny tensors, two OpenMP threads on a busy 2-core machine
+    cost more in hand-offs than they bring."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def nodule_blob_patches():
+    """Make ``(patches, labels)``: ``n`` three-scale candidate patches of lung, nodules in the odd items.
+
+    Patches are (n, 3, *shape) of lung (0.14 +- 0.03 on the [0, 1] scale); every odd item (label 1) has a
+    bright blob at the centre, of radius 3, 2 and 1.5 voxels at the three scales (the same nodule looks
+    smaller at wider scales); ``jitter`` moves each blob up to a voxel off-centre.
+    """
+
+    def make(
+        n: int, seed: int, shape=(12, 12, 12), jitter: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        x = 0.14 + 0.03 * torch.randn(n, 3, *shape, generator=g)
+        labels = (torch.arange(n) % 2).float()[:, None]
+        grid = torch.stack(
+            torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape], indexing="ij")
+        )
+        centres = torch.tensor([(s - 1) / 2 for s in shape]).expand(n, 3).clone()
+        if jitter:
+            centres += torch.randint(-1, 2, (n, 3), generator=g).float()
+        for i in range(n):
+            centre = centres[i][:, None, None, None]
+            for scale, radius in enumerate((3.0, 2.0, 1.5)):
+                blob = (((grid - centre) ** 2).sum(0) < radius**2).float()
+                x[i, scale] += 0.6 * labels[i, 0] * blob
+        return x, labels
+
+    return make

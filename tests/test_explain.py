@@ -25,33 +25,11 @@ from lungcad_transforms.networks.small3dcnn import Small3DCNN
 from lungcad_transforms.patches import MultiScalePatchDataset
 from lungcad_transforms.writers import write_nifti
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    # tiny tensors: two OpenMP threads on a busy 2-core machine cost more than they bring
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _blob_patches(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Three-scale 12^3 patches of lung (dark, 0.14 on the [0, 1] scale) with a nodule blob for odd items."""
-    g = torch.Generator().manual_seed(seed)
-    x = 0.14 + 0.03 * torch.randn(n, 3, 12, 12, 12, generator=g)
-    labels = (torch.arange(n) % 2).float()[:, None]
-    grid = torch.stack(torch.meshgrid(*[torch.arange(12, dtype=torch.float32)] * 3, indexing="ij"))
-    shift = torch.randint(-1, 2, (n, 3), generator=g).float()  # nodules a voxel off-centre at times
-    for i in range(n):
-        centre = (5.5 + shift[i])[:, None, None, None]
-        for scale, radius in enumerate((3.0, 2.0, 1.5)):
-            blob = (((grid - centre) ** 2).sum(0) < radius**2).float()
-            x[i, scale] += 0.6 * labels[i, 0] * blob
-    return x, labels
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def trained_tiny():
+def trained_tiny(nodule_blob_patches):
     """Both networks, tiny, trained a few dozen steps to tell blobs from lung."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -61,7 +39,7 @@ def trained_tiny():
             patch_size=(12, 12, 12), input_scale=0, channels=(4, 8, 8), fc_features=(16, 8), dropout=0.0
         ),
     ]
-    x, labels = _blob_patches(24, seed=0)
+    x, labels = nodule_blob_patches(24, seed=0, jitter=True)
     for net in nets:
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         for _ in range(25):
@@ -80,9 +58,9 @@ def trained_tiny():
 
 
 @pytest.mark.parametrize("index", [0, 1])
-def test_monai_gradcam_matches_captum(index, trained_tiny):
+def test_monai_gradcam_matches_captum(index, trained_tiny, nodule_blob_patches):
     net = trained_tiny[index]
-    patches, _ = _blob_patches(4, seed=5)
+    patches, _ = nodule_blob_patches(4, seed=5, jitter=True)
     patches = patches[1::2]  # the nodules
     monai_maps = CandidateGradCAM(net)(patches)
     captum_maps = captum_gradcam(net, patches)
@@ -106,8 +84,8 @@ class BlobNet(torch.nn.Module):
         return self.conv3(x).mean(dim=(1, 2, 3, 4))[:, None]
 
 
-def test_gradcam_follows_the_evidence_in_the_patch():
-    patches, labels = _blob_patches(16, seed=3)  # nodules up to a voxel off-centre
+def test_gradcam_follows_the_evidence_in_the_patch(nodule_blob_patches):
+    patches, labels = nodule_blob_patches(16, seed=3, jitter=True)  # nodules up to a voxel off-centre
     nodules = patches[labels[:, 0] == 1]
     maps = CandidateGradCAM(BlobNet(), target_layer="conv3")(nodules)[:, 0]
     blob = nodules[:, 0] > 0.5

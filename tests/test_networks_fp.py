@@ -8,38 +8,15 @@ import torch
 from lungcad_transforms.networks.mgicnn import MGICNN
 from lungcad_transforms.networks.small3dcnn import Small3DCNN
 
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    # tiny tensors: with two OpenMP threads on a busy 2-core machine, thread hand-offs cost more than the maths
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 TINY_MGI = dict(patch_size=(12, 12, 8), features=(4, 6, 8, 8, 12), fc_features=(16, 8), dropout=0.0)
 
 
-def _nodule_batch(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Three-scale patches of lung (dark) with a bright blob at the centre for the nodules."""
-    g = torch.Generator().manual_seed(seed)
-    x = 0.14 + 0.03 * torch.randn(n, 3, 12, 12, 8, generator=g)
-    labels = (torch.arange(n) % 2).float()[:, None]
-    grid = torch.stack(
-        torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in (12, 12, 8)], indexing="ij")
-    )
-    centre = torch.tensor([5.5, 5.5, 3.5])[:, None, None, None]
-    for scale, radius in enumerate((3.0, 2.0, 1.5)):  # the same nodule looks smaller at wider scales
-        blob = (((grid - centre) ** 2).sum(0) < radius**2).float()
-        x[:, scale] += 0.6 * labels[:, :, None, None] * blob
-    return x, labels
-
-
 @pytest.mark.parametrize("merge", ["sum", "concat"])
-def test_mgicnn_output_shape_and_gradients_reach_every_layer(merge):
+def test_mgicnn_output_shape_and_gradients_reach_every_layer(merge, nodule_blob_patches):
     net = MGICNN(merge=merge, **TINY_MGI)
-    x, labels = _nodule_batch(4, seed=0)
+    x, labels = nodule_blob_patches(4, seed=0, shape=(12, 12, 8))
     logits = net(x)
     assert logits.shape == (4, 1)
     torch.nn.BCEWithLogitsLoss()(logits, labels).backward()
@@ -51,10 +28,10 @@ def test_mgicnn_output_shape_and_gradients_reach_every_layer(merge):
         assert sum(grads) > 0, prefix
 
 
-def test_mgicnn_integrates_scales_in_opposite_orders():
+def test_mgicnn_integrates_scales_in_opposite_orders(nodule_blob_patches):
     torch.manual_seed(0)  # fixed weights: the check must not depend on which tests ran before
     net = MGICNN(**TINY_MGI).eval()
-    x, _ = _nodule_batch(2, seed=1)
+    x, _ = nodule_blob_patches(2, seed=1, shape=(12, 12, 8))
     with torch.no_grad():
         base = net(x)
         swapped = net(x[:, [2, 1, 0]])  # finest and widest scale exchanged
@@ -63,11 +40,11 @@ def test_mgicnn_integrates_scales_in_opposite_orders():
     assert (base - swapped).abs().max() > 1e-6
 
 
-def test_mgicnn_learns_to_separate_blobs_from_lung():
+def test_mgicnn_learns_to_separate_blobs_from_lung(nodule_blob_patches):
     torch.manual_seed(0)
     net = MGICNN(**TINY_MGI)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    x, labels = _nodule_batch(16, seed=2)
+    x, labels = nodule_blob_patches(16, seed=2, shape=(12, 12, 8))
     loss_fn = torch.nn.BCEWithLogitsLoss()
     first = loss_fn(net(x), labels).item()
     for _ in range(25):
@@ -89,9 +66,9 @@ def test_mgicnn_learns_to_separate_blobs_from_lung():
     assert ((probs > 0.5).float() == labels).float().mean() == 1.0
 
 
-def test_small3dcnn_shape_gradients_and_scale_selection():
+def test_small3dcnn_shape_gradients_and_scale_selection(nodule_blob_patches):
     net = Small3DCNN(patch_size=(12, 12, 8), input_scale=1, channels=(4, 8, 8), fc_features=(16, 8))
-    x, labels = _nodule_batch(4, seed=3)
+    x, labels = nodule_blob_patches(4, seed=3, shape=(12, 12, 8))
     logits = net(x)
     assert logits.shape == (4, 1)
     torch.nn.BCEWithLogitsLoss()(logits, labels).backward()
