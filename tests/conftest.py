@@ -22,21 +22,22 @@ def real_data() -> Path:
     return root
 
 
+def _lidc_slab(real_data: Path, case: str) -> Path:
+    """The DICOM series folder of a real LIDC-IDRI slab (``<case>/<study>/<series>``)."""
+    series = sorted((real_data / "chest_ct/lidc_idri_slabs/small" / case).glob("*/*"))
+    if not series:
+        pytest.skip(f"{case} slab missing from the real test data")
+    return series[0]
+
+
 @pytest.fixture(scope="session")
 def lidc_0003(real_data: Path) -> Path:
-    """The real LIDC-IDRI-0003 slab: one DICOM series folder."""
-    series = sorted((real_data / "chest_ct/lidc_idri_slabs/small/LIDC-IDRI-0003").glob("*/*"))
-    if not series:
-        pytest.skip("LIDC-IDRI-0003 slab missing from the real test data")
-    return series[0]
+    return _lidc_slab(real_data, "LIDC-IDRI-0003")
 
 
 @pytest.fixture(scope="session")
 def lidc_0002(real_data: Path) -> Path:
-    series = sorted((real_data / "chest_ct/lidc_idri_slabs/small/LIDC-IDRI-0002").glob("*/*"))
-    if not series:
-        pytest.skip("LIDC-IDRI-0002 slab missing from the real test data")
-    return series[0]
+    return _lidc_slab(real_data, "LIDC-IDRI-0002")
 
 
 @pytest.fixture(scope="session")
