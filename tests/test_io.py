@@ -112,8 +112,18 @@ def test_find_images_petct_pair_gives_both_series(real_data: Path, caplog):
 def test_find_images_whole_real_tree(real_data: Path):
     entries = find_images(real_data)
     by_uid = {e["seriesuid"]: e for e in entries}
-    # 2 LIDC slabs, PET/CT pair, 2 ACRIN PET slices, lungmask pair, 3 TotalSegmentator, 12 sarcoma NIfTIs
-    assert len(entries) == len(by_uid) == 22
+    # one entry per series, whatever else lands in the data folder later
+    assert len(entries) == len(by_uid)
+    # the fixtures every test relies on: 2 LIDC slabs, the PET/CT pair, 2 ACRIN PET slices, the
+    # header-stripped lungmask pair, 3 TotalSegmentator files, 12 sarcoma NIfTIs, the CPTAC chest CT
+    assert by_uid[LIDC_0003_SERIESUID]["modality"] == "CT"
+    assert sum("lungmask_tests" in str(e["image"]) for e in entries) == 1
+    assert sum("totalsegmentator" in str(e["image"]) for e in entries) == 3
+    assert sum("sts_ibsi_cropped" in str(e["image"]) for e in entries) == 12
+    assert {e["modality"] for e in entries if "nsclc_radiogenomics" in str(e["image"])} == {"CT", "PT"}
+    assert by_uid["C3N-00247_chest_ct_B70f"]["image"] == str(
+        real_data / "chest_ct/cptac_c3n00247_ct/C3N-00247_chest_ct_B70f.nii.gz"
+    )
     assert by_uid[LIDC_0002_SERIESUID]["modality"] == "CT"
     assert by_uid["example_ct_sm"] == {
         "image": str(real_data / "small/totalsegmentator/example_ct_sm.nii.gz"),
