@@ -1,64 +1,74 @@
-"""lungcad: lung-cancer CAD transforms, I/O, phantoms and metrics shared by the lungcad MONAI bundles.
+"""lungcad: lung-cancer CAD transforms, I/O, networks, metrics and apps shared by the lungcad MONAI bundles.
 
-Bundles import this package (``"imports": ["$import lungcad_transforms"]``) and use its names in their
-configs, e.g. ``"_target_": "lungcad_transforms.LungMaskd"``.
+Bundles import this package (``"imports": ["$import lungcad_transforms"]``) and name its parts by their
+layer, as MONAI does: ``"_target_": "lungcad_transforms.transforms.LungMaskd"``. The layers
+(``utils`` < ``data`` < ``transforms`` / ``networks`` < ``metrics`` / ``handlers`` / ``visualize`` < ``apps``)
+and the most used names below are imported on first use, so ``import lungcad_transforms`` loads neither
+itk, pydicom nor any optional extra.
 """
 
 from __future__ import annotations
 
-from lungcad_transforms.coords import (
-    inside_volume,
-    read_annotations,
-    read_candidates,
-    voxel_to_world,
-    world_to_voxel,
-)
-from lungcad_transforms.errors import InputError
-from lungcad_transforms.froc import (
-    FROCResult,
-    evaluate_files,
-    froc_score,
-    save_froc_report,
-    write_results_csv,
-)
-from lungcad_transforms.intensity import (
-    MaskedNormalizeIntensity,
-    MaskedNormalizeIntensityD,
-    MaskedNormalizeIntensityd,
-    MaskedNormalizeIntensityDict,
-)
-from lungcad_transforms.io import (
-    ITKDicomSeriesReader,
-    ValidateCT,
-    ValidateCTD,
-    ValidateCTd,
-    ValidateCTDict,
-    find_images,
-    load_image,
-)
-from lungcad_transforms.lungmask import LungMask, LungMaskD, LungMaskd, LungMaskDict, NoLungWarning
-from lungcad_transforms.phantoms import (
-    CTPhantom,
-    MRPhantom,
-    Nodule,
-    PETPhantom,
-    make_ct_phantom,
-    make_mr_phantom,
-    make_pet_phantom,
-)
-from lungcad_transforms.suv import (
-    SUVBodyWeight,
-    SUVBodyWeightD,
-    SUVBodyWeightd,
-    SUVBodyWeightDict,
-    suv_body_weight_factor,
-)
-from lungcad_transforms.writers import (
-    write_annotations_csv,
-    write_dicom_series,
-    write_metaimage,
-    write_nifti,
-    write_phantom_dataset,
-)
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = (
+    "apps",
+    "data",
+    "handlers",
+    "metrics",
+    "networks",
+    "transforms",
+    "utils",
+    "visualize",
+    "errors",
+    "cli",
+)
+
+# public name -> the subpackage (or module) that defines it
+_PUBLIC = {
+    "InputError": "errors",
+    **dict.fromkeys(("inside_volume", "voxel_to_world", "world_to_voxel"), "data.coords"),
+    **dict.fromkeys(("read_annotations", "read_candidates", "write_results_csv", "write_annotations_csv"), "data.tables"),
+    **dict.fromkeys(("find_images", "load_image", "ITKDicomSeriesReader"), "data"),
+    **dict.fromkeys(("write_dicom_series", "write_metaimage", "write_nifti"), "data"),
+    **dict.fromkeys(("FROCResult", "froc_score"), "metrics"),
+    "evaluate_files": "apps.luna16",
+    "save_froc_report": "visualize",
+    **dict.fromkeys(
+        (
+            "LungMask", "LungMaskd", "LungMaskD", "LungMaskDict", "NoLungWarning",
+            "MaskedNormalizeIntensity", "MaskedNormalizeIntensityd", "MaskedNormalizeIntensityD",
+            "MaskedNormalizeIntensityDict", "SUVBodyWeight", "SUVBodyWeightd", "SUVBodyWeightD",
+            "SUVBodyWeightDict", "ValidateCT", "ValidateCTd", "ValidateCTD", "ValidateCTDict",
+        ),
+        "transforms",
+    ),
+    "suv_body_weight_factor": "data",
+    **dict.fromkeys(
+        ("CTPhantom", "MRPhantom", "Nodule", "PETPhantom", "make_ct_phantom", "make_mr_phantom",
+         "make_pet_phantom", "write_phantom_dataset"),
+        "apps.phantoms",
+    ),
+}  # fmt: skip
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBPACKAGES))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from lungcad_transforms.data import find_images, load_image  # noqa: F401
+    from lungcad_transforms.transforms import LungMask, LungMaskd  # noqa: F401

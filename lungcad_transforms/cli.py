@@ -1,6 +1,7 @@
 """The ``lungcad`` command line: one sub-command per job, each a thin wrapper over the library.
 
 Library imports happen inside the sub-commands so that ``lungcad --help`` answers at once.
+
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from lungcad_transforms.apps.luna16.evaluation import add_froc_arguments, froc_command
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.froc import add_froc_arguments, froc_command
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _cmd_lungmask(args: argparse.Namespace) -> int:
-    from lungcad_transforms.pipeline import mask_lungs_file
+    from lungcad_transforms.apps.cad.lungmask import mask_lungs_file
 
     result = mask_lungs_file(
         args.input, args.output, dilation_mm=args.dilation_mm, threshold_hu=args.threshold
@@ -29,7 +30,7 @@ def _cmd_lungmask(args: argparse.Namespace) -> int:
 
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
-    from lungcad_transforms.writers import write_phantom_dataset
+    from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
 
     datalist = write_phantom_dataset(
         args.out, n_cases=args.cases, seed=args.seed, shape=tuple(args.shape), formats=tuple(args.format)
@@ -40,7 +41,7 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lungcad_transforms.pipeline import run_demo
+    from lungcad_transforms.apps.cad.demo import run_demo
 
     outputs = run_demo(args.out, seed=args.seed)
     print("lungcad demo finished. Outputs:")

@@ -1,5 +1,6 @@
 """The one error type raised for bad input, so a caller (CLI, bundle, batch loop) can catch it,
-log the file and the problem, and move on to the next scan."""
+log the file and the problem, and move on to the next scan.
+"""
 
 from __future__ import annotations
 

@@ -49,16 +49,16 @@ def _bundle_settings() -> dict:
 
 
 def _networks(settings: dict) -> dict[str, torch.nn.Module]:
-    from lungcad_transforms.networks.mgicnn import MGICNN
-    from lungcad_transforms.networks.small3dcnn import Small3DCNN
+    from lungcad_transforms.networks.nets.mgicnn import MGICNN
+    from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
 
     return {"mgicnn": MGICNN(**settings["mgicnn"]), "small3dcnn": Small3DCNN(**settings["small3dcnn"])}
 
 
 def _write_scans(folder: Path, n_scans: int) -> tuple[list[dict], list[dict]]:
-    from lungcad_transforms.fp_candidates import phantom_candidates
-    from lungcad_transforms.phantoms import make_ct_phantom
-    from lungcad_transforms.writers import write_nifti
+    from lungcad_transforms.apps.detection.phantom_candidates import phantom_candidates
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+    from lungcad_transforms.data.image_writer import write_nifti
 
     scans, rows = [], []
     for i in range(n_scans):
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from lungcad_transforms.patches import MultiScalePatchDataset
+    from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
 
     settings = _bundle_settings()
     report: dict = {"threads": args.threads, "scans": args.scans, "patch_size": settings["patch_size"]}

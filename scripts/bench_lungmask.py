@@ -70,7 +70,7 @@ def worker(args: argparse.Namespace) -> None:
         import torch
         from monai.data import MetaTensor
 
-        from lungcad_transforms.lungmask import LungMask
+        from lungcad_transforms.transforms.lung.array import LungMask
 
         masker = LungMask(dilation_mm=args.dilation_mm)
         image = MetaTensor(torch.from_numpy(volume.T[None]), affine=torch.eye(4, dtype=torch.float64))
@@ -299,7 +299,7 @@ def main() -> None:
 def write_section(output: Path, report: str) -> None:
     """Replace this benchmark's section of the markdown file (other sections are kept)."""
     sys.path.insert(0, str(REPO_ROOT))
-    from lungcad_transforms.outputs import atomic_file
+    from lungcad_transforms.utils.atomic import atomic_file
 
     section = f"{MARK_START}\n{report}\n{MARK_END}"
     text = output.read_text() if output.exists() else "# Benchmarks\n"

@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from monai.inferers import sliding_window_inference
     from monai.transforms import ScaleIntensityRange
 
-    from lungcad_transforms.io import load_image
-    from lungcad_transforms.phantoms import make_ct_phantom
-    from lungcad_transforms.writers import write_nifti
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+    from lungcad_transforms.data.image_reader import load_image
+    from lungcad_transforms.data.image_writer import write_nifti
 
     config = ConfigParser()
     config.read_config(str(CONFIG))
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["speedup"] = round(summary["baseline_s"]["total"] / ours["total"], 2)  # type: ignore[index]
     print(json.dumps(summary, indent=2))
     if args.out:
-        from lungcad_transforms.outputs import atomic_file
+        from lungcad_transforms.utils.atomic import atomic_file
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(args.out) as tmp:

@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from lungcad_transforms.errors import InputError  # noqa: E402
-from lungcad_transforms.outputs import atomic_dir  # noqa: E402
+from lungcad_transforms.utils.atomic import atomic_dir  # noqa: E402
 
 PACKAGE = "lungcad_transforms"
 VENDORED = f"scripts.{PACKAGE}"

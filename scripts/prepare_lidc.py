@@ -17,8 +17,8 @@ import argparse
 import logging
 import sys
 
+from lungcad_transforms.apps.lidc.prepare import prepare_lidc_dataset
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.lidc import prepare_lidc_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

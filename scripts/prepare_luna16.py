@@ -14,8 +14,8 @@ import argparse
 import logging
 import sys
 
+from lungcad_transforms.apps.luna16.prepare import prepare_luna16_dataset
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.lidc import prepare_luna16_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

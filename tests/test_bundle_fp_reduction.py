@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from lungcad_transforms.coords import read_annotations, read_candidates
-from lungcad_transforms.fp_candidates import HARD_NEGATIVE_KINDS, ensure_fp_dataset, phantom_candidates
-from lungcad_transforms.froc import froc_score
+from lungcad_transforms.apps.detection.phantom_candidates import (
+    HARD_NEGATIVE_KINDS,
+    ensure_fp_dataset,
+    phantom_candidates,
+)
+from lungcad_transforms.data.tables import read_annotations, read_candidates
+from lungcad_transforms.metrics.froc import froc_score
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "lung_nodule_ct_fp_reduction"
@@ -61,7 +65,7 @@ def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
 
 # ------------------------------------------------------------------------------------------ embedded data
 def test_phantom_candidates_put_positives_on_nodules_and_hard_negatives_off_them():
-    from lungcad_transforms.phantoms import make_ct_phantom
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 
     ct = make_ct_phantom((96, 96, 64), spacing=(1.5, 1.5, 2.0), seed=5, n_nodules=3)
     rows = phantom_candidates(ct, seed=5)
@@ -104,7 +108,7 @@ def test_embedded_dataset_layout(tiny_dataset):
 
 def test_two_processes_creating_the_dataset_at_once_make_one(tmp_path):
     code = (
-        "import sys; from lungcad_transforms.fp_candidates import ensure_fp_dataset; "
+        "import sys; from lungcad_transforms.apps.detection import ensure_fp_dataset; "
         "ensure_fp_dataset(sys.argv[1], n_train=1, n_val=1, n_test=1, shape=(64, 64, 40), spacing=(1.5, 1.5, 2.0))"
     )
     target = tmp_path / "shared"
@@ -125,7 +129,7 @@ def test_two_processes_creating_the_dataset_at_once_make_one(tmp_path):
 # ---------------------------------------------------------------------------------------------- workflows
 @pytest.mark.slow
 def test_training_writes_a_checkpoint_that_loads_with_weights_only(trained_bundle):
-    from lungcad_transforms.networks.mgicnn import MGICNN
+    from lungcad_transforms.networks.nets.mgicnn import MGICNN
 
     checkpoint = trained_bundle / "models" / "model.pt"
     assert checkpoint.is_file()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from lungcad_transforms.datasets import ensure_phantom_dataset
+from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = REPO_ROOT / "bundles" / "lung_nodule_ct_segmentation" / "configs"
@@ -123,8 +123,9 @@ def test_evaluate_writes_dice_and_detection_figures(tmp_path: Path, trained_bund
 
 def _inference_folder(folder: Path) -> tuple[Path, str]:
     """A folder as users have them: a CT DICOM series two levels down, a broken file, a CT without lungs."""
-    from lungcad_transforms.phantoms import make_ct_phantom
-    from lungcad_transforms.writers import write_dicom_series, write_nifti
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+    from lungcad_transforms.data.dicom_writer import write_dicom_series
+    from lungcad_transforms.data.image_writer import write_nifti
 
     chest = make_ct_phantom((64, 64, 48), seed=11)
     series = write_dicom_series(
@@ -142,7 +143,7 @@ def _inference_folder(folder: Path) -> tuple[Path, str]:
 
 
 def test_inference_on_folder_skips_bad_scans(tmp_path: Path, trained_bundle: Path):
-    from lungcad_transforms.io import load_image
+    from lungcad_transforms.data.image_reader import load_image
 
     series, uid = _inference_folder(tmp_path / "in")
     out = tmp_path / "out"
@@ -228,7 +229,7 @@ def test_simclr_encoder_loads_into_segmentation_unet(tmp_path: Path):
     from monai.networks.nets import UNet
 
     from lungcad_transforms.errors import InputError
-    from lungcad_transforms.networks.simclr import (
+    from lungcad_transforms.networks.nets.unet_simclr import (
         TwoViewContrastiveLoss,
         UNetSimCLR,
         load_pretrained_encoder,

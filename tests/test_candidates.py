@@ -7,9 +7,10 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from lungcad_transforms.candidates import CANDIDATE_COLUMNS, ExtractCandidatesd, extract_candidates
-from lungcad_transforms.coords import world_to_voxel
-from lungcad_transforms.froc import write_results_csv
+from lungcad_transforms.data.coords import world_to_voxel
+from lungcad_transforms.data.tables import write_results_csv
+from lungcad_transforms.transforms.post.dictionary import ExtractCandidatesd
+from lungcad_transforms.transforms.post.functional import CANDIDATE_COLUMNS, extract_candidates
 
 
 def _ras_affine_of_lps_grid(spacing, origin_lps):

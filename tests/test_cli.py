@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lungcad_transforms.cli import main
-from lungcad_transforms.coords import read_annotations, world_to_voxel
+from lungcad_transforms.data.coords import world_to_voxel
+from lungcad_transforms.data.tables import read_annotations
 
 
 def _mask(path):

@@ -11,13 +11,8 @@ import pytest
 import torch
 from monai.transforms import LoadImage, Orientation
 
-from lungcad_transforms.coords import (
-    inside_volume,
-    read_annotations,
-    read_candidates,
-    voxel_to_world,
-    world_to_voxel,
-)
+from lungcad_transforms.data.coords import inside_volume, voxel_to_world, world_to_voxel
+from lungcad_transforms.data.tables import read_annotations, read_candidates
 from lungcad_transforms.errors import InputError
 
 LIDC_0003_SERIESUID = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
@@ -278,8 +273,8 @@ def test_readers_name_a_missing_file(tmp_path: Path):
 
 def test_ct_phantom_nodules_via_metaimage(tmp_path: Path):
     """The shared synthetic CT and MetaImage writer: each nodule's LPS centre lands on its own label."""
-    phantoms = pytest.importorskip("lungcad_transforms.phantoms")
-    writers = pytest.importorskip("lungcad_transforms.writers")
+    phantoms = pytest.importorskip("lungcad_transforms.apps.phantoms")
+    writers = pytest.importorskip("lungcad_transforms.data")
     phantom = phantoms.make_ct_phantom(shape=(64, 64, 32), seed=3, nodule_kinds=("solid", "solid", "solid"))
     paths = {
         name: writers.write_metaimage(volume, phantom.spacing, phantom.origin_lps, tmp_path / f"{name}.mhd")

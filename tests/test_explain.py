@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-import lungcad_transforms.io as lungcad_io
-from lungcad_transforms.coords import voxel_to_world
-from lungcad_transforms.explain import (
+import lungcad_transforms.data.image_reader as lungcad_io
+from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
+from lungcad_transforms.data.coords import voxel_to_world
+from lungcad_transforms.data.image_writer import write_nifti
+from lungcad_transforms.handlers.gradcam_saver import GradCAMSaver
+from lungcad_transforms.networks.nets.mgicnn import MGICNN
+from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
+from lungcad_transforms.visualize.gradcam import (
     CandidateGradCAM,
-    GradCAMSaver,
     captum_gradcam,
     default_target_layer,
     heatmap_to_scan,
     normalize_heatmaps,
     peak_inside_nodule,
 )
-from lungcad_transforms.networks.mgicnn import MGICNN
-from lungcad_transforms.networks.small3dcnn import Small3DCNN
-from lungcad_transforms.patches import MultiScalePatchDataset
-from lungcad_transforms.writers import write_nifti
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

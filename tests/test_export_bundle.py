@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lungcad_transforms.datasets import ensure_phantom_dataset
-from lungcad_transforms.fp_candidates import ensure_fp_dataset
+from lungcad_transforms.apps.detection.phantom_candidates import ensure_fp_dataset
+from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXPORT = REPO_ROOT / "scripts" / "export_bundle.py"
@@ -62,7 +62,7 @@ def test_exported_segmentation_bundle_trains_and_infers_without_the_package(tmp_
     out = tmp_path / "lung_nodule_ct_segmentation"
     result = _export("lung_nodule_ct_segmentation", out, "--no-weights")
     assert result.returncode == 0, result.stderr
-    assert (out / "scripts" / "lungcad_transforms" / "lungmask.py").is_file()
+    assert (out / "scripts" / "lungcad_transforms" / "transforms" / "lung" / "array.py").is_file()
     assert not list((out / "models").glob("*.pt")) and (out / "models" / "README.md").is_file()
     assert not (out / "data").exists() and not (out / "eval").exists()
     assert _unvendored_references(out) == []

@@ -13,17 +13,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from lungcad_transforms.apps.luna16.evaluation import add_froc_arguments, evaluate_files, froc_command
+from lungcad_transforms.data.tables import read_seriesuids, write_results_csv
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.froc import (
-    FROC_FP_RATES,
-    add_froc_arguments,
-    evaluate_files,
-    froc_command,
-    froc_score,
-    read_seriesuids,
-    save_froc_report,
-    write_results_csv,
-)
+from lungcad_transforms.metrics.froc import FROC_FP_RATES, froc_score
+from lungcad_transforms.visualize.froc_plot import save_froc_report
 
 S0, S1, S2, S3 = (f"1.3.6.1.4.1.14519.5.2.1.6279.6001.10{i}" for i in range(4))
 UNLISTED = "1.3.6.1.4.1.14519.5.2.1.6279.6001.999"

@@ -18,17 +18,11 @@ from monai.transforms import LoadImage, LoadImaged, Orientation
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from lungcad_transforms.data.dicom import ITKDicomSeriesReader, dicom_series_files
+from lungcad_transforms.data.image_reader import find_images, load_image
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.io import (
-    ITKDicomSeriesReader,
-    ValidateCT,
-    ValidateCTD,
-    ValidateCTd,
-    ValidateCTDict,
-    dicom_series_files,
-    find_images,
-    load_image,
-)
+from lungcad_transforms.transforms.io.array import ValidateCT
+from lungcad_transforms.transforms.io.dictionary import ValidateCTD, ValidateCTd, ValidateCTDict
 
 LIDC_0003_SERIESUID = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
 LIDC_0002_SERIESUID = "1.3.6.1.4.1.14519.5.2.1.6279.6001.619372068417051974713149104919"
@@ -94,7 +88,7 @@ def test_find_images_lidc_series_folder(lidc_0003: Path):
 
 
 def test_find_images_petct_pair_gives_both_series(real_data: Path, caplog):
-    with caplog.at_level(logging.INFO, logger="lungcad"):
+    with caplog.at_level(logging.INFO, logger="lungcad_transforms"):
         entries = find_images(real_data / PETCT)
     assert [(Path(e["image"]).name, e["modality"]) for e in entries] == [
         ("CT_dicom", "CT"),
@@ -190,7 +184,7 @@ def test_find_images_volume_files_and_skips(tmp_path: Path, caplog):
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), tmp_path / "e" / "d.nii.gz")
     write_dicomdir(tmp_path / "DICOMDIR")
     (tmp_path / "readme.txt").write_text("hello")
-    with caplog.at_level(logging.INFO, logger="lungcad"):
+    with caplog.at_level(logging.INFO, logger="lungcad_transforms"):
         entries = find_images(tmp_path)
     names = {e["seriesuid"]: Path(e["image"]).name for e in entries}
     assert names == {

@@ -10,15 +10,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from lungcad_transforms.coords import read_annotations, world_to_voxel
+from lungcad_transforms.apps.lidc.consensus import group_marks, lidc_consensus
+from lungcad_transforms.apps.lidc.geometry import read_slice_geometry
+from lungcad_transforms.apps.lidc.prepare import sphere_mask
+from lungcad_transforms.apps.lidc.xml import read_lidc_xml
+from lungcad_transforms.data.coords import world_to_voxel
+from lungcad_transforms.data.tables import read_annotations
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.lidc import (
-    group_marks,
-    lidc_consensus,
-    read_lidc_xml,
-    read_slice_geometry,
-    sphere_mask,
-)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LIDC_0003_SERIES = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
@@ -34,7 +32,7 @@ def lidc_0003_xml(real_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def consensus_0003(lidc_0003: Path, lidc_0003_xml: Path):
-    from lungcad_transforms.io import load_image
+    from lungcad_transforms.data.image_reader import load_image
 
     image = load_image(str(lidc_0003))
     return image, lidc_consensus(lidc_0003_xml, lidc_0003, image)
@@ -100,7 +98,7 @@ def test_contours_outside_slab_are_skipped_and_logged(
     lidc_0003: Path, lidc_0003_xml: Path, consensus_0003, caplog
 ):
     image, _ = consensus_0003
-    with caplog.at_level(logging.INFO, logger="lungcad_transforms.lidc"):
+    with caplog.at_level(logging.INFO, logger="lungcad_transforms.apps.lidc"):
         consensus = lidc_consensus(lidc_0003_xml, lidc_0003, image)
     assert "on slices this series lacks" in caplog.text and "z -224.0..-206.5 mm" in caplog.text
     outside = [n for n in consensus.nodules if not n.consensus_voxels]
@@ -171,9 +169,10 @@ def test_prepare_lidc_script_writes_mask_and_datalist(tmp_path: Path, real_data:
 
 
 def test_prepare_luna16_sphere_masks(tmp_path: Path):
-    from lungcad_transforms.io import load_image
-    from lungcad_transforms.phantoms import make_ct_phantom
-    from lungcad_transforms.writers import write_annotations_csv, write_metaimage
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+    from lungcad_transforms.data.image_reader import load_image
+    from lungcad_transforms.data.image_writer import write_metaimage
+    from lungcad_transforms.data.tables import write_annotations_csv
 
     rows = []
     for seed in (1, 2):

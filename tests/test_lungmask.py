@@ -12,22 +12,16 @@ from monai.data import MetaTensor
 from monai.transforms import LoadImage, Orientation, ScaleIntensityRange
 from scipy import ndimage
 
-from lungcad_transforms.coords import inside_volume, read_annotations, world_to_voxel
+from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+from lungcad_transforms.apps.phantoms.tissues import TISSUES
+from lungcad_transforms.data.coords import inside_volume, world_to_voxel
+from lungcad_transforms.data.tables import read_annotations
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.intensity import (
-    EmptyMaskWarning,
-    MaskedNormalizeIntensity,
-    MaskedNormalizeIntensityd,
-)
-from lungcad_transforms.lungmask import (
-    LungMask,
-    LungMaskD,
-    LungMaskd,
-    LungMaskDict,
-    NoLungWarning,
-    dilate_ellipsoid,
-)
-from lungcad_transforms.phantoms import TISSUES, make_ct_phantom
+from lungcad_transforms.transforms.intensity.array import EmptyMaskWarning, MaskedNormalizeIntensity
+from lungcad_transforms.transforms.intensity.dictionary import MaskedNormalizeIntensityd
+from lungcad_transforms.transforms.lung.array import LungMask, NoLungWarning
+from lungcad_transforms.transforms.lung.dictionary import LungMaskD, LungMaskd, LungMaskDict
+from lungcad_transforms.transforms.lung.functional import dilate_ellipsoid
 
 LIDC_0003_SERIES = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lungcad_transforms.networks.mgicnn import MGICNN
-from lungcad_transforms.networks.small3dcnn import Small3DCNN
+from lungcad_transforms.networks.nets.mgicnn import MGICNN
+from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.outputs import atomic_dir, atomic_file
+from lungcad_transforms.utils.atomic import atomic_dir, atomic_file
 
 
 def test_atomic_file_appears_only_on_success(tmp_path):

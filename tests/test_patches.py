@@ -10,20 +10,15 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, ConcatItemsd, RandAffined, RandFlipd, RandRotate90d
 
-import lungcad_transforms.io as lungcad_io
+import lungcad_transforms.data.image_reader as lungcad_io
+from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset, load_extra_positives
+from lungcad_transforms.data.datasets import resolve_scans
+from lungcad_transforms.data.image_writer import write_nifti
+from lungcad_transforms.data.tables import read_candidates_lenient
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.patches import (
-    PATCH_KEYS,
-    MultiScalePatch,
-    MultiScalePatchDataset,
-    RandPhysicalShift,
-    RandPhysicalShiftd,
-    extract_multiscale_patches,
-    load_extra_positives,
-    read_candidates_lenient,
-    resolve_scans,
-)
-from lungcad_transforms.writers import write_nifti
+from lungcad_transforms.transforms.spatial.array import MultiScalePatch, RandPhysicalShift
+from lungcad_transforms.transforms.spatial.dictionary import RandPhysicalShiftd
+from lungcad_transforms.transforms.spatial.functional import PATCH_KEYS, extract_multiscale_patches
 
 SPACING = (0.8, 0.7, 1.5)  # anisotropic, like a real chest CT
 ORIGIN = (-40.3, -35.1, -120.0)  # LPS world of voxel (0, 0, 0)
@@ -86,7 +81,7 @@ def test_candidate_centre_is_the_patch_centre_at_every_scale(two_scans):
 def test_patch_intensities_are_the_windowed_hu(two_scans):
     scans, _, centres = two_scans
     image = lungcad_io.load_image(scans[0])
-    from lungcad_transforms.coords import world_to_voxel
+    from lungcad_transforms.data.coords import world_to_voxel
 
     voxels = world_to_voxel(centres["scan.a"][0], image.affine)
     patches, _ = extract_multiscale_patches(image, image.affine, voxels, SCALES, (16, 16, 16))

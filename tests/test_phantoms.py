@@ -8,14 +8,9 @@ import pytest
 from pydicom.uid import UID
 from scipy import ndimage
 
-from lungcad_transforms.phantoms import (
-    NODULE_KINDS,
-    TISSUES,
-    CTPhantom,
-    make_ct_phantom,
-    make_mr_phantom,
-    make_pet_phantom,
-)
+from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
+from lungcad_transforms.apps.phantoms.tissues import NODULE_KINDS, TISSUES, CTPhantom
 
 BODY_WALL = [TISSUES[k] for k in ("skin", "fat", "muscle", "cortical_bone", "marrow", "cartilage")]
 

@@ -14,14 +14,14 @@ from monai.data import MetaTensor
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from lungcad_transforms.data.image_reader import load_image
+from lungcad_transforms.data.suv import suv_body_weight_factor
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.io import load_image
-from lungcad_transforms.suv import (
-    SUVBodyWeight,
+from lungcad_transforms.transforms.intensity.array import SUVBodyWeight
+from lungcad_transforms.transforms.intensity.dictionary import (
     SUVBodyWeightD,
     SUVBodyWeightd,
     SUVBodyWeightDict,
-    suv_body_weight_factor,
 )
 
 PT_SERIES = "pet/nsclc_radiogenomics_R01-005_petct_slab/PT_CTAC_dicom"

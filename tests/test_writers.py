@@ -16,21 +16,14 @@ from monai.data import load_decathlon_datalist
 from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Orientation
 from pydicom.uid import UID
 
+from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
+from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
+from lungcad_transforms.apps.phantoms.tissues import NODULE_KINDS, CTPhantom
+from lungcad_transforms.data.dicom_writer import write_dicom_series
+from lungcad_transforms.data.image_writer import write_metaimage, write_nifti
+from lungcad_transforms.data.tables import write_annotations_csv
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.phantoms import (
-    NODULE_KINDS,
-    CTPhantom,
-    make_ct_phantom,
-    make_mr_phantom,
-    make_pet_phantom,
-)
-from lungcad_transforms.writers import (
-    write_annotations_csv,
-    write_dicom_series,
-    write_metaimage,
-    write_nifti,
-    write_phantom_dataset,
-)
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -67,7 +60,7 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:
     """Each nodule's LPS centre, mapped through the loaded image's RAS affine, lands on its label."""
-    coords = pytest.importorskip("lungcad_transforms.coords")
+    coords = pytest.importorskip("lungcad_transforms.data")
     centres = np.array([n.center_lps for n in phantom.nodules])
     index = coords.world_to_voxel(centres, labels_ras.affine)
     for number, ijk in enumerate(np.floor(index + 0.5).astype(int), start=1):
@@ -129,7 +122,7 @@ def test_dicom_pet_stores_bqml_and_suv_comes_back(tmp_path: Path):
     suv = suv.transpose(1, 0, 2) * suv_per_bqml
     np.testing.assert_allclose(suv, pet.suv, atol=slope * suv_per_bqml)
     assert pet.suv.max() / (slope * suv_per_bqml) > 1000  # the 16-bit scale is well used
-    suv_module = pytest.importorskip("lungcad_transforms.suv")
+    suv_module = pytest.importorskip("lungcad_transforms.data.suv")
     assert suv_module.suv_body_weight_factor(folder) == pytest.approx(suv_per_bqml, rel=1e-6)
     # ITK applies the rescale: Bq/ml per voxel, in the same geometry
     image = load(folder)
@@ -199,7 +192,7 @@ def test_annotations_csv(tmp_path: Path):
         table = list(csv.reader(f))
     assert table[0] == ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
     assert [float(v) for v in table[1][1:]] == [-128.6994211, -175.3192718, -298.3875064, 5.65]
-    coords = pytest.importorskip("lungcad_transforms.coords")
+    coords = pytest.importorskip("lungcad_transforms.data")
     back = coords.read_annotations(path)
     assert [r["seriesuid"] for r in back] == ["1.2.3", "1.2.4"] and back[1]["coordX"] == pytest.approx(103.78)
     with pytest.raises(InputError, match="row 1 lacks kind"):
@@ -263,6 +256,6 @@ def test_phantom_dataset(tmp_path: Path):
 
 
 def _first_case_seed(seed: int) -> int:
-    from lungcad_transforms.writers import _case_seed
+    from lungcad_transforms.apps.phantoms.dataset import _case_seed
 
     return _case_seed(seed, 0)

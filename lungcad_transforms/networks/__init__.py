@@ -1,10 +1,14 @@
-"""Networks the lungcad bundles use that MONAI does not ship in the needed form."""
+"""Networks of the lungcad bundles; the classes live in ``networks.nets``, as in MONAI."""
 
-from lungcad_transforms.networks.simclr import (
+from __future__ import annotations
+
+from lungcad_transforms.networks.nets import (
+    MGICNN,
+    GradualIntegrationStream,
+    Small3DCNN,
     TwoViewContrastiveLoss,
     UNetSimCLR,
+    encoder_parameter_names,
     load_pretrained_encoder,
     prepare_two_view_batch,
 )
-
-__all__ = ["UNetSimCLR", "TwoViewContrastiveLoss", "prepare_two_view_batch", "load_pretrained_encoder"]

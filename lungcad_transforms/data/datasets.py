@@ -1,0 +1,169 @@
+"""Datalists and Dataset classes the bundles share, and where a bundle lives."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from monai.data import IterableDataset
+from monai.transforms import (
+    apply_transform,
+)
+
+from lungcad_transforms.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["resolve_scans", "REPO_ROOT", "bundle_dir", "SkipBadScansDataset"]
+
+
+def resolve_scans(
+    scans: str | os.PathLike | Sequence[Mapping[str, Any]], split: str | None = None
+) -> list[dict[str, Any]]:
+    """Turn a folder of scans, a datalist JSON, or a list of dicts into ``[{"image", "seriesuid"}]``.
+
+    Args:
+        scans: a folder (searched with ``io.find_images``: DICOM series at any depth, NIfTI, MetaImage),
+            a JSON datalist (a list, or a dict whose lists of ``{"image": ...}`` entries are taken),
+            or a list of dicts with ``image`` (and ``seriesuid``; else the file name without extension).
+        split: with a JSON datalist that is a dict, take only its list under this key (``"training"``,
+            ``"validation"``, ``"test"``).
+
+    Returns:
+        the scans, one dict each, with ``image`` made absolute for JSON datalists.
+    """
+    if isinstance(scans, (str, os.PathLike)):
+        path = Path(scans)
+        if path.is_dir():
+            from lungcad_transforms.data.image_reader import find_images
+
+            found = find_images(path)
+            return [dict(entry) for entry in found]
+        if path.is_file() and path.suffix == ".json":
+            try:
+                content = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise InputError(path, f"is not a valid JSON datalist: {err}") from err
+            if isinstance(content, dict) and split is not None:
+                if not isinstance(content.get(split), list):
+                    raise InputError(path, f"datalist has no {split!r} list (keys: {', '.join(content)})")
+                entries = content[split]
+            elif isinstance(content, dict):
+                entries = [e for value in content.values() if isinstance(value, list) for e in value]
+            else:
+                entries = content
+            out = []
+            for entry in entries:
+                if not isinstance(entry, Mapping) or "image" not in entry:
+                    continue
+                item = dict(entry)
+                image = Path(str(item["image"]))
+                item["image"] = str(image if image.is_absolute() else (path.parent / image))
+                out.append(item)
+            if not out:
+                raise InputError(path, "datalist holds no entries with an 'image' key")
+            return [_with_seriesuid(e) for e in out]
+        raise InputError(
+            path, "scans must be a folder of images or a JSON datalist" if path.exists() else "does not exist"
+        )
+    return [_with_seriesuid(dict(e)) for e in scans]
+
+
+def _with_seriesuid(entry: dict[str, Any]) -> dict[str, Any]:
+    if not entry.get("seriesuid"):
+        name = Path(str(entry["image"])).name
+        for suffix in (".nii.gz", ".nii", ".mhd", ".mha", ".nrrd"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        entry["seriesuid"] = name
+    return entry
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def bundle_dir(name: str) -> str:
+    """The folder of bundle ``name``, for configs whose ``bundle_root`` should not depend on the cwd.
+
+    Looked for, in order: the current folder when it is the bundle (``configs/metadata.json`` inside and
+    the folder named ``name``, as when running Model Zoo style from inside the bundle),
+    ``./bundles/<name>`` (running from the repository root), and ``bundles/<name>`` beside the installed
+    ``lungcad_transforms`` package (an editable install run from elsewhere). Otherwise the current folder.
+
+    Examples:
+        >>> bundle_dir("lung_nodule_ct_segmentation")  # from the repository root  # doctest: +SKIP
+        '/home/me/lungcad/bundles/lung_nodule_ct_segmentation'
+    """
+    here = Path.cwd()
+    if here.name == name and (here / "configs" / "metadata.json").is_file():
+        return str(here)
+    for candidate in (here / "bundles" / name, REPO_ROOT / "bundles" / name):
+        if (candidate / "configs").is_dir():
+            return str(candidate.resolve())
+    return str(here)
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    # MONAI wraps a failing transform's error in RuntimeError("applying transform ..."): report the original
+    while err.__cause__ is not None and isinstance(err, RuntimeError):
+        err = err.__cause__
+    return err
+
+
+def _where(item: Any) -> str:
+    if isinstance(item, Mapping):
+        image = item.get("image", item.get("seriesuid", "<entry>"))
+        return str(image[0] if isinstance(image, (list, tuple)) and image else image)
+    return str(item)
+
+
+class SkipBadScansDataset(IterableDataset):
+    """Iterate over datalist entries through ``transform``, logging and skipping entries that fail.
+
+    A folder handed to inference may hold a scan that is not CT, a series with a truncated file, a CT
+    without lungs: each raises (``InputError`` mostly) while it is loaded or preprocessed. This dataset
+    reports the scan and the reason in the log, keeps them in :attr:`skipped`, and goes on with the next
+    one. Use it with ``num_workers=0`` (the default of inference) so :attr:`skipped` is complete.
+
+    Args:
+        data: datalist entries (dicts with ``"image"``).
+        transform: the preprocessing.
+        errors: exception types that mark a bad scan (anything else, e.g. ``KeyboardInterrupt``, stops).
+
+    Examples:
+        >>> ds = SkipBadScansDataset([{"image": "good.nii.gz"}, {"image": "mr.nii.gz"}], preprocessing)  # doctest: +SKIP
+        >>> [d["seriesuid"] for d in ds], ds.skipped  # doctest: +SKIP
+        (['good'], [('mr.nii.gz', 'mr.nii.gz: modality is MR, not CT')])
+    """
+
+    def __init__(
+        self,
+        data: Iterable[Any],
+        transform: Callable | None = None,
+        errors: Sequence[type[BaseException]] = (Exception,),
+    ) -> None:
+        super().__init__(data=list(data), transform=transform)
+        self.errors = tuple(errors)
+        self.skipped: list[tuple[str, str]] = []
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        n_workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        self.skipped = []
+        for i, item in enumerate(self.data):
+            if i % n_workers != worker:
+                continue
+            try:
+                out = apply_transform(self.transform, item) if self.transform is not None else item
+            except self.errors as err:
+                cause = _root_cause(err)
+                self.skipped.append((_where(item), str(cause)))
+                logger.error("skipping scan %s: %s", _where(item), cause)
+                continue
+            yield out

@@ -1,0 +1,361 @@
+"""The I/O boundary: find scans in a folder and load them as RAS MetaTensors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.data import ITKReader, MetaTensor
+from monai.transforms import LoadImage, Orientation
+from nibabel.openers import ImageOpener
+
+from lungcad_transforms.data.dicom import (
+    ITKDicomSeriesReader,
+    _check_series,
+    _dicom_series,
+    _DicomSlice,
+    _read_dicom_slice,
+    _slice_order,
+)
+from lungcad_transforms.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VOLUME_SUFFIXES", "find_images", "load_image"]
+
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mhd", ".mha", ".nrrd", ".nhdr")
+
+
+# data files that a .mhd / .nhdr header points at: found through their header, not images on their own
+_COMPANION_SUFFIXES = (".raw", ".zraw", ".raw.gz")
+
+
+_RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def _volume_suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((suffix for suffix in VOLUME_SUFFIXES if name.endswith(suffix)), "")
+
+
+def _stem(path: Path) -> str:
+    suffix = _volume_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.stem
+
+
+def find_images(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """List the scans under ``folder`` (at any depth) as a MONAI datalist.
+
+    DICOM files are grouped by SeriesInstanceUID (several series in one folder give several entries);
+    files without pixel data (RWV, SR, RTSTRUCT), DICOMDIR, hidden files and non-image files are skipped
+    with an INFO line on the ``"lungcad_transforms"`` loggers. NIfTI, MetaImage and NRRD files are one entry each.
+
+    Args:
+        folder: the folder to search (a single image file is accepted too).
+
+    Returns:
+        entries sorted by location then series id, each ``{"image": str | list[str], "seriesuid": str,
+        "modality": str}``: see the module docstring for what ``"image"`` holds. ``seriesuid`` is the
+        DICOM SeriesInstanceUID, or for a file its name without extension (when two files share a name,
+        prefixed with as many parent folder names as tell them apart, joined by ``_``); ``modality`` is the DICOM Modality
+        (``"CT"``, ``"PT"``, ...) or ``""`` when unknown.
+
+    Raises:
+        InputError: the folder does not exist or holds no image.
+
+    Examples:
+        >>> entries = find_images("NSCLC-Radiogenomics/R01-005")  # doctest: +SKIP
+        >>> [(e["modality"], len(e["seriesuid"]) > 0) for e in entries]  # doctest: +SKIP
+        [('CT', True), ('PT', True)]
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise InputError(root, "does not exist")
+    files = [root] if root.is_file() else _walk_files(root)
+    series: dict[str, list[_DicomSlice]] = defaultdict(list)
+    volumes: list[Path] = []
+    for path in files:
+        if _volume_suffix(path):
+            volumes.append(path)
+            continue
+        if path.name.lower().endswith(_COMPANION_SUFFIXES):
+            continue
+        item, why = _read_dicom_slice(path)
+        if item is None:
+            logger.info("find_images: skipping %s: %s", path, why)
+            continue
+        # a file without SeriesInstanceUID is a series on its own
+        series[item.series_uid or f"file:{path}"].append(item)
+
+    entries: list[tuple[str, dict[str, Any]]] = []
+    image_dirs: dict[Path, set[str]] = defaultdict(set)
+    for key, slices in series.items():
+        for item in slices:
+            image_dirs[item.path.parent].add(key)
+    for key, slices in series.items():
+        ordered = (
+            _slice_order(slices)
+            if all(s.position is not None for s in slices)
+            else sorted(slices, key=lambda s: (s.instance_number or 0, str(s.path)))
+        )
+        folders = {item.path.parent for item in ordered}
+        alone = len(folders) == 1 and image_dirs[next(iter(folders))] == {key}
+        if key.startswith("file:"):
+            image: str | list[str] = str(ordered[0].path)
+            seriesuid = ordered[0].path.stem
+        else:
+            if alone:
+                image = str(next(iter(folders)))
+            elif len(ordered) == 1:
+                image = str(ordered[0].path)  # ITK reads a lone DICOM file as a one-slice volume
+            else:
+                image = [str(item.path) for item in ordered]
+            seriesuid = key
+        location = image if isinstance(image, str) else image[0]
+        entries.append((location, {"image": image, "seriesuid": seriesuid, "modality": ordered[0].modality}))
+
+    for path, seriesuid in zip(volumes, _unique_file_ids(volumes), strict=True):
+        entries.append((str(path), {"image": str(path), "seriesuid": seriesuid, "modality": ""}))
+
+    if not entries:
+        raise InputError(root, "holds no DICOM series, NIfTI, MetaImage or NRRD image")
+    entries.sort(key=lambda pair: (pair[0], pair[1]["seriesuid"]))
+    return [entry for _, entry in entries]
+
+
+def _unique_file_ids(paths: Sequence[Path]) -> list[str]:
+    """File stems as series ids; where stems collide, prefix the fewest parent folders that tell them apart."""
+    ids = [_stem(path) for path in paths]
+    for stem in {stem for stem in ids if ids.count(stem) > 1}:
+        group = [i for i, other in enumerate(ids) if other == stem]
+        depth = 1
+        while True:
+            labels = ["_".join([*paths[i].parent.parts[-depth:], stem]) for i in group]
+            if len(set(labels)) == len(labels) or depth > max(len(paths[i].parts) for i in group):
+                break
+            depth += 1
+        for i, label in zip(group, labels, strict=True):
+            ids[i] = label.lstrip(os.sep).replace(os.sep, "_")
+    return ids
+
+
+def _walk_files(root: Path) -> list[Path]:
+    found = []
+    for directory, subdirs, names in os.walk(root):
+        # hidden folders include the temporary siblings of outputs being written (atomic_dir)
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                logger.info("find_images: skipping hidden file %s", Path(directory) / name)
+                continue
+            found.append(Path(directory) / name)
+    return found
+
+
+@lru_cache(maxsize=1)
+def _loader() -> LoadImage:
+    # the reader is always given per call (below): a failure then raises ITK's own error instead of
+    # LoadImage falling back to every other registered reader
+    return LoadImage(reader="ITKReader", ensure_channel_first=True, image_only=True, dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _orientation() -> Orientation:
+    return Orientation(axcodes="RAS", labels=_RAS_LABELS)
+
+
+def _header_text(path: Path, limit: int = 65536) -> list[str]:
+    with open(path, "rb") as handle:
+        return handle.read(limit).decode("latin-1").splitlines()
+
+
+def _check_spacing_header(path: Path) -> None:
+    """Refuse a volume file whose header has no usable voxel spacing.
+
+    ITK (and nibabel) quietly replace a zero or absent spacing by 1 mm, which would make every size and
+    distance downstream wrong, so the raw header is read here before ITK sees the file.
+    """
+    suffix = _volume_suffix(path)
+    if suffix in (".nii", ".nii.gz"):
+        try:
+            with ImageOpener(path) as handle:
+                header = nib.Nifti1Header.from_fileobj(handle, check=False)
+                if int(header["sizeof_hdr"]) != 348:
+                    handle.seek(0)
+                    header = nib.Nifti2Header.from_fileobj(handle, check=False)
+        except Exception as err:  # noqa: BLE001 - gzip, struct and nibabel errors all mean "cannot read"
+            raise InputError(path, f"unreadable NIfTI header ({type(err).__name__}: {err})") from err
+        ndim = int(header["dim"][0])
+        pixdim = np.asarray(header["pixdim"][1 : 1 + min(max(ndim, 1), 3)], dtype=float)
+        if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
+            raise InputError(path, f"invalid voxel spacing in the NIfTI header: pixdim {pixdim.tolist()}")
+    elif suffix in (".mhd", ".mha"):
+        fields = dict(line.split("=", 1) for line in _header_text(path) if "=" in line)
+        fields = {key.strip(): value.strip() for key, value in fields.items()}
+        spacing = fields.get("ElementSpacing") or fields.get("ElementSize")
+        if spacing is None:
+            raise InputError(path, "MetaImage header has no ElementSpacing: the voxel size is unknown")
+        _require_positive(path, spacing.split(), "ElementSpacing")
+    elif suffix in (".nrrd", ".nhdr"):
+        fields = {}
+        for line in _header_text(path)[1:]:
+            if not line.strip():
+                break  # a blank line ends a NRRD header
+            if ":" in line and not line.startswith("#"):
+                key, value = line.split(":", 1)
+                fields[key.strip().lower()] = value.strip().lstrip("=").strip()
+        if "space directions" in fields:
+            vectors = re.findall(r"\(([^)]*)\)", fields["space directions"])
+            lengths = [float(np.linalg.norm([float(v) for v in vector.split(",")])) for vector in vectors]
+            _require_positive(path, lengths, "space directions")
+        elif "spacings" in fields:
+            _require_positive(path, [v for v in fields["spacings"].split() if v.lower() != "nan"], "spacings")
+        else:
+            raise InputError(
+                path, "NRRD header has neither 'space directions' nor 'spacings': voxel size unknown"
+            )
+
+
+def _nifti_non_finite_count(path: Path) -> int:
+    """How many NaN / infinite voxels a floating-point NIfTI holds (0 for integer data).
+
+    ITK's NIfTI reader turns NaN and infinity into 0 without a word, so the check that
+    :func:`load_image` runs on the loaded array cannot see them: they are counted here with nibabel,
+    a block of slices at a time to bound memory on large scans.
+    """
+    image = nib.load(path)
+    if not np.issubdtype(image.get_data_dtype(), np.floating):
+        return 0
+    proxy = image.dataobj
+    shape = proxy.shape
+    if len(shape) < 3:
+        return int((~np.isfinite(np.asarray(proxy))).sum())
+    count = 0
+    for start in range(0, shape[2], 16):
+        block = np.asarray(proxy[:, :, start : start + 16])
+        count += int((~np.isfinite(block)).sum())
+    return count
+
+
+def _require_positive(path: Path, values: Sequence[Any], name: str) -> None:
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        raise InputError(path, f"{name} is not numeric: {list(values)}") from None
+    if not numbers or not all(np.isfinite(numbers)) or min(numbers) <= 0:
+        raise InputError(path, f"invalid voxel spacing: {name} {numbers}")
+
+
+def _read(source: str | list[str], where: Path) -> MetaTensor:
+    reader = ITKDicomSeriesReader() if isinstance(source, list) else ITKReader()
+    try:
+        return _loader()(source, reader=reader)
+    except (RuntimeError, OSError, ValueError, KeyError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(where, f"cannot be read as an image: {first_line}") from err
+
+
+def _validate_volume(image: MetaTensor, where: Path) -> None:
+    shape = tuple(image.shape)
+    if image.ndim == 3 and shape[0] == 1:
+        raise InputError(where, f"is a 2-D image ({shape[1]} x {shape[2]}); a 3-D volume is needed")
+    if image.ndim != 4 or shape[0] != 1:
+        raise InputError(where, f"expected one 3-D volume, got array of shape {shape} (channels first)")
+    spacing = np.linalg.norm(np.asarray(image.affine, dtype=float)[:3, :3], axis=0)
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
+        raise InputError(where, f"invalid voxel spacing {spacing.tolist()}")
+    if not bool(torch.isfinite(image.as_tensor()).all()):
+        bad = int((~torch.isfinite(image.as_tensor())).sum())
+        raise InputError(where, f"contains {bad} NaN or infinite voxel values")
+
+
+def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> MetaTensor:
+    """Load one scan as a canonical RAS volume: a ``MetaTensor`` of shape ``(1, X, Y, Z)``, float32.
+
+    Loads through MONAI ``LoadImage`` with ITK (``ensure_channel_first=True``) and ``Orientation("RAS")``,
+    so ``.affine`` maps voxel indices to RAS mm (convert to LUNA16 world with
+    :func:`lungcad_transforms.coords.voxel_to_world`). CT comes out in HU (rescale slope/intercept applied;
+    padding values such as -2048 or -3024 are kept as they are), PET in the units of the file.
+
+    Args:
+        ref: an entry of :func:`find_images` (``{"image": ..., "seriesuid": ..., "modality": ...}``), a
+            DICOM series folder, a list of one series' DICOM files, a single DICOM file (a one-slice
+            volume ``(1, X, Y, 1)``), or a NIfTI / MetaImage / NRRD file.
+
+    Returns:
+        the volume; ``meta`` carries ``filename_or_obj`` (the folder or file loaded; for a file list, its
+        first file), ``seriesuid`` and ``modality`` (as in :func:`find_images`).
+
+    Raises:
+        InputError: the path does not exist, cannot be read, is truncated, is a 2-D picture or has several
+            channels, has missing or zero spacing, holds NaN/inf, or is a DICOM folder with several or
+            inconsistent series.
+
+    Examples:
+        >>> ct = load_image("LIDC-IDRI-0003/1.3.6.1.4.1.14519.5.2.1.6279.6001.1013.../1.3.6...003264")  # doctest: +SKIP
+        >>> ct.shape, ct.meta["modality"], float(ct.min())  # doctest: +SKIP
+        (torch.Size([1, 512, 512, 11]), 'CT', -2048.0)
+    """
+    seriesuid: str | None = None
+    modality: str | None = None
+    if isinstance(ref, Mapping):
+        if "image" not in ref:
+            raise InputError(str(ref.get("seriesuid", "<entry>")), "datalist entry has no 'image' key")
+        seriesuid, modality = ref.get("seriesuid") or None, ref.get("modality")
+        source = ref["image"]
+    else:
+        source = ref
+
+    if isinstance(source, (list, tuple)):
+        files = [Path(f) for f in source]
+        slices = _dicom_series(files, seriesuid)
+        image = _read(
+            [str(item.path) for item in slices] if len(slices) > 1 else str(slices[0].path), files[0]
+        )
+        where = slices[0].path
+        found_uid, found_modality = slices[0].series_uid, slices[0].modality
+    else:
+        where = Path(source)
+        if not where.exists():
+            raise InputError(where, "does not exist")
+        if where.is_dir():
+            slices = _dicom_series(where, seriesuid)
+            files = [str(item.path) for item in slices]
+            image = _read(files if len(files) > 1 else files[0], where)
+            found_uid, found_modality = slices[0].series_uid, slices[0].modality
+        elif _volume_suffix(where):
+            _check_spacing_header(where)
+            if where.name.lower().endswith((".nii", ".nii.gz")):
+                bad = _nifti_non_finite_count(where)
+                if bad:
+                    raise InputError(where, f"contains {bad} NaN or infinite voxel values")
+            image = _read(str(where), where)
+            found_uid, found_modality = _stem(where), ""
+        else:
+            item, why = _read_dicom_slice(where)
+            if item is not None:
+                _check_series([item], where)
+                found_uid, found_modality = item.series_uid, item.modality
+            elif why != "not a DICOM file":
+                raise InputError(where, why)
+            else:
+                found_uid, found_modality = where.stem, ""
+            # a non-DICOM file (PNG, JPEG, ...) is read as ITK can, then refused below when it is 2-D
+            image = _read(str(where), where)
+
+    _validate_volume(image, where)
+    image = _orientation()(image)
+    image.meta["filename_or_obj"] = str(where)
+    image.meta["seriesuid"] = seriesuid or found_uid or _stem(where)
+    image.meta["modality"] = modality or found_modality
+    return image
