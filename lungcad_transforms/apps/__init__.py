@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import importlib
 
+_NAMES = {}
 _SUBPACKAGES = ("cad", "detection", "lidc", "luna16", "phantoms")
+__all__ = sorted(_NAMES)
 
 
 def __getattr__(name: str):
-    # Subpackages load on first use, so that importing the package pulls in nothing heavy (itk, pydicom).
+    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))

@@ -3,55 +3,68 @@ aliases in ``<area>/dictionary.py``, pure functions in ``<area>/functional.py``.
 
 from __future__ import annotations
 
-from lungcad_transforms.transforms.intensity.array import (
-    EmptyMaskWarning,
-    MaskedNormalizeIntensity,
-    SUVBodyWeight,
-)
-from lungcad_transforms.transforms.intensity.dictionary import (
-    MaskedNormalizeIntensityD,
-    MaskedNormalizeIntensityd,
-    MaskedNormalizeIntensityDict,
-    SUVBodyWeightD,
-    SUVBodyWeightd,
-    SUVBodyWeightDict,
-)
-from lungcad_transforms.transforms.io.array import LoadScan, ValidateCT
-from lungcad_transforms.transforms.io.dictionary import (
-    LoadScanD,
-    LoadScand,
-    LoadScanDict,
-    RequireForegroundD,
-    RequireForegroundd,
-    RequireForegroundDict,
-    SaveNiftiD,
-    SaveNiftid,
-    SaveNiftiDict,
-    ValidateCTD,
-    ValidateCTd,
-    ValidateCTDict,
-)
-from lungcad_transforms.transforms.lung.array import LungMask, NoLungWarning
-from lungcad_transforms.transforms.lung.dictionary import LungMaskD, LungMaskd, LungMaskDict
-from lungcad_transforms.transforms.lung.functional import dilate_ellipsoid
-from lungcad_transforms.transforms.post.array import ExtractCandidates
-from lungcad_transforms.transforms.post.dictionary import (
-    ExtractCandidatesD,
-    ExtractCandidatesd,
-    ExtractCandidatesDict,
-)
-from lungcad_transforms.transforms.post.functional import CANDIDATE_COLUMNS, extract_candidates
-from lungcad_transforms.transforms.spatial.array import MultiScalePatch, RandPhysicalShift
-from lungcad_transforms.transforms.spatial.dictionary import (
-    RandPhysicalShiftD,
-    RandPhysicalShiftd,
-    RandPhysicalShiftDict,
-)
-from lungcad_transforms.transforms.spatial.functional import (
-    DEFAULT_HU_WINDOW,
-    DEFAULT_PATCH_SIZE,
-    DEFAULT_SCALES_MM,
-    PATCH_KEYS,
-    extract_multiscale_patches,
-    patch_affines,
-)
+import importlib
+
+_NAMES = {
+    "SUVBodyWeight": "lungcad_transforms.transforms.intensity.array",
+    "EmptyMaskWarning": "lungcad_transforms.transforms.intensity.array",
+    "MaskedNormalizeIntensity": "lungcad_transforms.transforms.intensity.array",
+    "SUVBodyWeightd": "lungcad_transforms.transforms.intensity.dictionary",
+    "SUVBodyWeightD": "lungcad_transforms.transforms.intensity.dictionary",
+    "SUVBodyWeightDict": "lungcad_transforms.transforms.intensity.dictionary",
+    "MaskedNormalizeIntensityd": "lungcad_transforms.transforms.intensity.dictionary",
+    "MaskedNormalizeIntensityD": "lungcad_transforms.transforms.intensity.dictionary",
+    "MaskedNormalizeIntensityDict": "lungcad_transforms.transforms.intensity.dictionary",
+    "ValidateCT": "lungcad_transforms.transforms.io.array",
+    "LoadScan": "lungcad_transforms.transforms.io.array",
+    "ValidateCTd": "lungcad_transforms.transforms.io.dictionary",
+    "ValidateCTD": "lungcad_transforms.transforms.io.dictionary",
+    "ValidateCTDict": "lungcad_transforms.transforms.io.dictionary",
+    "LoadScand": "lungcad_transforms.transforms.io.dictionary",
+    "LoadScanD": "lungcad_transforms.transforms.io.dictionary",
+    "LoadScanDict": "lungcad_transforms.transforms.io.dictionary",
+    "RequireForegroundd": "lungcad_transforms.transforms.io.dictionary",
+    "RequireForegroundD": "lungcad_transforms.transforms.io.dictionary",
+    "RequireForegroundDict": "lungcad_transforms.transforms.io.dictionary",
+    "SaveNiftid": "lungcad_transforms.transforms.io.dictionary",
+    "SaveNiftiD": "lungcad_transforms.transforms.io.dictionary",
+    "SaveNiftiDict": "lungcad_transforms.transforms.io.dictionary",
+    "NoLungWarning": "lungcad_transforms.transforms.lung.array",
+    "LungMask": "lungcad_transforms.transforms.lung.array",
+    "LungMaskd": "lungcad_transforms.transforms.lung.dictionary",
+    "LungMaskD": "lungcad_transforms.transforms.lung.dictionary",
+    "LungMaskDict": "lungcad_transforms.transforms.lung.dictionary",
+    "dilate_ellipsoid": "lungcad_transforms.transforms.lung.functional",
+    "ExtractCandidates": "lungcad_transforms.transforms.post.array",
+    "ExtractCandidatesd": "lungcad_transforms.transforms.post.dictionary",
+    "ExtractCandidatesD": "lungcad_transforms.transforms.post.dictionary",
+    "ExtractCandidatesDict": "lungcad_transforms.transforms.post.dictionary",
+    "CANDIDATE_COLUMNS": "lungcad_transforms.transforms.post.functional",
+    "extract_candidates": "lungcad_transforms.transforms.post.functional",
+    "MultiScalePatch": "lungcad_transforms.transforms.spatial.array",
+    "RandPhysicalShift": "lungcad_transforms.transforms.spatial.array",
+    "RandPhysicalShiftd": "lungcad_transforms.transforms.spatial.dictionary",
+    "RandPhysicalShiftD": "lungcad_transforms.transforms.spatial.dictionary",
+    "RandPhysicalShiftDict": "lungcad_transforms.transforms.spatial.dictionary",
+    "DEFAULT_SCALES_MM": "lungcad_transforms.transforms.spatial.functional",
+    "DEFAULT_PATCH_SIZE": "lungcad_transforms.transforms.spatial.functional",
+    "DEFAULT_HU_WINDOW": "lungcad_transforms.transforms.spatial.functional",
+    "PATCH_KEYS": "lungcad_transforms.transforms.spatial.functional",
+    "patch_affines": "lungcad_transforms.transforms.spatial.functional",
+    "extract_multiscale_patches": "lungcad_transforms.transforms.spatial.functional",
+}
+_SUBPACKAGES = ("intensity", "io", "lung", "post", "spatial")
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))

@@ -2,5 +2,25 @@
 
 from __future__ import annotations
 
-from lungcad_transforms.apps.cad.demo import run_demo
-from lungcad_transforms.apps.cad.lungmask import LungMaskResult, mask_lungs_file
+import importlib
+
+_NAMES = {
+    "run_demo": "lungcad_transforms.apps.cad.demo",
+    "LungMaskResult": "lungcad_transforms.apps.cad.lungmask",
+    "mask_lungs_file": "lungcad_transforms.apps.cad.lungmask",
+}
+_SUBPACKAGES = ()
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from lungcad_transforms.apps.phantoms.anatomy import Anatomy
-from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
-from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset, write_phantom_dataset
-from lungcad_transforms.apps.phantoms.draw import make_anatomy
-from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
-from lungcad_transforms.apps.phantoms.tissues import (
-    NODULE_KINDS,
-    TISSUES,
-    CTPhantom,
-    MRPhantom,
-    Nodule,
-    PETPhantom,
-)
+import importlib
+
+_NAMES = {
+    "Anatomy": "lungcad_transforms.apps.phantoms.anatomy",
+    "make_ct_phantom": "lungcad_transforms.apps.phantoms.ct",
+    "write_phantom_dataset": "lungcad_transforms.apps.phantoms.dataset",
+    "ensure_phantom_dataset": "lungcad_transforms.apps.phantoms.dataset",
+    "make_anatomy": "lungcad_transforms.apps.phantoms.draw",
+    "make_pet_phantom": "lungcad_transforms.apps.phantoms.pet_mr",
+    "make_mr_phantom": "lungcad_transforms.apps.phantoms.pet_mr",
+    "NODULE_KINDS": "lungcad_transforms.apps.phantoms.tissues",
+    "TISSUES": "lungcad_transforms.apps.phantoms.tissues",
+    "Nodule": "lungcad_transforms.apps.phantoms.tissues",
+    "CTPhantom": "lungcad_transforms.apps.phantoms.tissues",
+    "PETPhantom": "lungcad_transforms.apps.phantoms.tissues",
+    "MRPhantom": "lungcad_transforms.apps.phantoms.tissues",
+}
+_SUBPACKAGES = ()
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))

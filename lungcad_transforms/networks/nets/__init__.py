@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from lungcad_transforms.networks.nets.mgicnn import MGICNN, GradualIntegrationStream
-from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
-from lungcad_transforms.networks.nets.unet_simclr import (
-    TwoViewContrastiveLoss,
-    UNetSimCLR,
-    encoder_parameter_names,
-    load_pretrained_encoder,
-    prepare_two_view_batch,
-)
+import importlib
+
+_NAMES = {
+    "GradualIntegrationStream": "lungcad_transforms.networks.nets.mgicnn",
+    "MGICNN": "lungcad_transforms.networks.nets.mgicnn",
+    "Small3DCNN": "lungcad_transforms.networks.nets.small3dcnn",
+    "UNetSimCLR": "lungcad_transforms.networks.nets.unet_simclr",
+    "TwoViewContrastiveLoss": "lungcad_transforms.networks.nets.unet_simclr",
+    "prepare_two_view_batch": "lungcad_transforms.networks.nets.unet_simclr",
+    "encoder_parameter_names": "lungcad_transforms.networks.nets.unet_simclr",
+    "load_pretrained_encoder": "lungcad_transforms.networks.nets.unet_simclr",
+}
+_SUBPACKAGES = ()
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
