@@ -50,6 +50,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ctgan(args: argparse.Namespace) -> int:
+    from lungcad_transforms.apps.ctgan.edit_files import edit_file
+
+    out = edit_file(args.input, args.output, args.edit, args.at, args.diameter, bundle_dir=args.bundle_dir)
+    print(f"{args.edit}: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lungcad", description="Lung-cancer CAD toolkit (MONAI bundles).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -85,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_froc_arguments(p)
     p.set_defaults(func=froc_command)
+
+    p = sub.add_parser("ctgan", help="inject or remove a lung nodule with the CT-GAN bundle")
+    p.add_argument("edit", choices=["inject", "remove"])
+    p.add_argument("input", help="CT: DICOM series folder, NIfTI or MetaImage")
+    p.add_argument("output", help="same form as the input: a folder for DICOM, else .nii.gz / .mha / .mhd")
+    p.add_argument(
+        "--at", type=float, nargs=3, required=True, metavar=("X", "Y", "Z"), help="LPS mm (LUNA16)"
+    )
+    p.add_argument("--diameter", type=float, default=8.0, help="nodule diameter in mm (inject; default 8)")
+    p.add_argument(
+        "--bundle-dir", default=None, help="trained or exported CT-GAN bundle (default: the repository's)"
+    )
+    p.set_defaults(func=_cmd_ctgan)
     return parser
 
 

@@ -1,7 +1,8 @@
 """Benchmark: how many nodule candidates per second the false-positive-reduction bundle scores on CPU.
 
 For both networks of ``bundles/lung_nodule_ct_fp_reduction`` (the MGI-CNN and the small 3D CNN, with the
-widths and patch geometry of the bundle's ``train.json``) it measures, with ``--threads`` CPU threads:
+widths and patch geometry of the bundle's ``train.json`` and its ``small3dcnn.json`` overlay) it measures,
+with ``--threads`` CPU threads:
 
 - patch extraction: scans loaded from NIfTI and every candidate cut at three scales (once per scan),
   against the peer baseline of loading the scan again for every candidate (what a per-candidate
@@ -30,21 +31,23 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_CONFIG = REPO / "bundles" / "lung_nodule_ct_fp_reduction" / "configs" / "train.json"
+CONFIGS = REPO / "bundles" / "lung_nodule_ct_fp_reduction" / "configs"
 
 
 def _bundle_settings() -> dict:
-    config = json.loads(TRAIN_CONFIG.read_text())
+    config = json.loads((CONFIGS / "train.json").read_text())
+    small3dcnn = json.loads((CONFIGS / "small3dcnn.json").read_text())
 
-    def resolve(args: dict) -> dict:
+    def resolve(network_def: dict) -> dict:
+        args = {k: v for k, v in network_def.items() if k != "_target_"}
         return {k: (config["patch_size"] if v == "@patch_size" else v) for k, v in args.items()}
 
     return {
         "scales_mm": config["scales_mm"],
         "patch_size": config["patch_size"],
         "hu_window": config["hu_window"],
-        "mgicnn": resolve(config["mgicnn_args"]),
-        "small3dcnn": resolve(config["small3dcnn_args"]),
+        "mgicnn": resolve(config["network_def"]),
+        "small3dcnn": resolve(small3dcnn["network_def"]),
     }
 
 

@@ -5,7 +5,7 @@
 
 Both runs use the same MONAI ``UNet`` (the bundle's, with its trained weights when
 ``bundles/lung_nodule_ct_segmentation/models/model.pt`` exists, random ones otherwise) on the same
-synthetic CT (``lungcad_transforms.phantoms``, 0.7 x 0.7 x 1.0 mm, written as NIfTI and read back):
+synthetic CT (``lungcad_transforms.apps.phantoms``, 0.7 x 0.7 x 1.0 mm, written as NIfTI and read back):
 
 - **baseline**: load, window, ``sliding_window_inference`` over the whole volume at its own resolution
   (96^3 windows, 25 % overlap, 4 windows per batch), sigmoid, threshold.
@@ -30,7 +30,9 @@ from pathlib import Path
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG = REPO_ROOT / "bundles" / "lung_nodule_ct_segmentation" / "configs" / "inference.json"
+CONFIGS = REPO_ROOT / "bundles" / "lung_nodule_ct_segmentation" / "configs"
+# inference.json is an overlay on train.json, which defines the geometry and the network once
+CONFIG_FILES = [str(CONFIGS / "train.json"), str(CONFIGS / "inference.json")]
 
 
 def _timed(label: str, timings: dict[str, float], fn, *args, **kwargs):
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from lungcad_transforms.data.image_writer import write_nifti
 
     config = ConfigParser()
-    config.read_config(str(CONFIG))
+    config.read_config(CONFIG_FILES)
     work = Path(tempfile.mkdtemp(prefix="bench_segmentation_"))
     config["output_dir"] = str(work / "out")
     config["device"] = "$torch.device('cpu')"
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.update(
         bundle_s=ours,
         lung_box_voxels_at_1mm=list(cropped),
-        roi_size=config.get_parsed_content("roi_size"),
+        roi_size=config.get_parsed_content("patch_size"),
         target_spacing_mm=config.get_parsed_content("target_spacing"),
         candidates=len(data.get("candidates", [])),
     )

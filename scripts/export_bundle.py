@@ -13,9 +13,15 @@ Python code its configs import, which is why this step exists):
 
 - copies ``configs/``, ``docs/``, ``LICENSE`` and ``models/`` (``README.md`` and, unless
   ``--no-weights``, the trained ``*.pt`` files); never ``data/`` or ``eval/`` (generated on first use);
-- copies the ``lungcad_transforms`` package into ``scripts/lungcad_transforms/`` and rewrites every
-  reference to it, in the configs and in the copied code, to ``scripts.lungcad_transforms`` (the Model Zoo
-  convention: the bundle folder is on ``sys.path`` when it is run with ``python -m`` from inside it);
+- copies into ``scripts/lungcad_transforms/`` only the package modules the bundle needs: those its configs
+  name (``lungcad_transforms.transforms.LungMaskd`` is found through the lazy name table of
+  ``transforms/__init__.py``: ``transforms/lung/dictionary.py``) and, transitively, every package module
+  those import (module level or inside a function; ``if TYPE_CHECKING:`` blocks excluded), plus the
+  ``__init__.py`` files on the way (lazy, so a name whose module was left out fails only when used). The
+  closure is found by reading the code (``ast``), not by importing it: an import inside a function that a
+  trial import would not reach is still found. Every reference to the package, in the configs and in the
+  copied code, is rewritten to ``scripts.lungcad_transforms`` (the Model Zoo convention: the bundle folder
+  is on ``sys.path`` when it is run with ``python -m`` from inside it);
 - sets ``bundle_root`` to ``"."`` in every config and drops the ``lungcad`` package from
   ``required_packages_version`` in ``metadata.json`` (its code is now inside the bundle);
 - writes everything to a temporary folder next to ``--out`` and renames it when complete, so an
@@ -25,6 +31,8 @@ Python code its configs import, which is why this step exists):
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import json
 import re
 import shutil
@@ -47,17 +55,126 @@ def vendor_references(text: str) -> str:
     """Point every ``lungcad_transforms`` reference in ``text`` (code or config) at the vendored copy.
 
     Examples:
-        >>> vendor_references('"$import lungcad_transforms.datasets"')
-        '"$import scripts.lungcad_transforms.datasets"'
-        >>> vendor_references("from lungcad_transforms.io import load_image")
-        'from scripts.lungcad_transforms.io import load_image'
-        >>> vendor_references("scripts.lungcad_transforms.io")  # already vendored: unchanged
-        'scripts.lungcad_transforms.io'
+        >>> vendor_references('"$import lungcad_transforms.data"')
+        '"$import scripts.lungcad_transforms.data"'
+        >>> vendor_references("from lungcad_transforms.data.image_reader import load_image")
+        'from scripts.lungcad_transforms.data.image_reader import load_image'
+        >>> vendor_references("scripts.lungcad_transforms.data")  # already vendored: unchanged
+        'scripts.lungcad_transforms.data'
     """
     return _REFERENCE.sub(VENDORED, text)
 
 
-def _export_config(src: Path, dst: Path) -> None:
+def _module_file(module: str) -> Path | None:
+    """The source file of package module ``module`` (``a.b``: ``a/b/__init__.py`` or ``a/b.py``), or None."""
+    base = REPO_ROOT.joinpath(*module.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _lazy_table(package: str) -> dict[str, str]:
+    """Name -> defining module of a package's lazy ``__init__`` (``_NAMES``; the top level's ``_PUBLIC``)."""
+    # importing a package __init__ is cheap (its names load on first use); its table is built with
+    # dict.fromkeys(...), which ast.literal_eval cannot read
+    module = importlib.import_module(package)
+    if package == PACKAGE:
+        return {name: f"{PACKAGE}.{target}" for name, target in getattr(module, "_PUBLIC", {}).items()}
+    return dict(getattr(module, "_NAMES", {}))
+
+
+def _modules_for(dotted: str) -> set[str]:
+    """The package modules needed to reach ``dotted``: a module, or a name looked up through modules.
+
+    Examples:
+        >>> sorted(_modules_for("lungcad_transforms.transforms.LungMaskd"))
+        ['lungcad_transforms.transforms', 'lungcad_transforms.transforms.lung.dictionary']
+    """
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        module = ".".join(parts[:n])
+        path = _module_file(module)
+        if path is not None:
+            break
+    else:
+        return set()
+    needed = {module}
+    rest = parts[n:]
+    if rest and path.name == "__init__.py":
+        target = _lazy_table(module).get(rest[0])
+        if target is not None and target != module:
+            needed |= _modules_for(f"{target}.{rest[0]}")
+    return needed
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _references_in_code(module: str, path: Path) -> set[str]:
+    """Dotted package names that module ``module`` imports or reaches by attribute (``lungcad_transforms.x.y``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    # annotations-only imports never run, so they need not be exported
+    skipped = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    package_parts = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package_parts[: len(package_parts) - node.level + 1]
+                base = ".".join([*parent, *([base] if base else [])])
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Attribute):
+            chain = [node.attr]
+            value = node.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name):
+                found.add(".".join([value.id, *reversed(chain)]))
+    return {ref for ref in found if ref == PACKAGE or ref.startswith(PACKAGE + ".")}
+
+
+def needed_modules(config_texts: list[str]) -> set[str]:
+    """Every package module that configs ``config_texts`` (JSON text) use, transitively, with their packages.
+
+    Examples:
+        >>> modules = needed_modules(['{"net": {"_target_": "lungcad_transforms.networks.nets.MGICNN"}}'])
+        >>> "lungcad_transforms.networks.nets.mgicnn" in modules, "lungcad_transforms.apps.lidc" in modules
+        (True, False)
+    """
+    pending = [PACKAGE]
+    for text in config_texts:
+        for ref in re.findall(rf"(?<![\w.]){PACKAGE}(?:\.\w+)*", text):
+            pending.extend(_modules_for(ref))
+    needed: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module in needed:
+            continue
+        needed.add(module)
+        parts = module.split(".")
+        pending.extend(".".join(parts[:n]) for n in range(1, len(parts)))  # the __init__.py files on the way
+        for ref in _references_in_code(module, _module_file(module)):
+            pending.extend(_modules_for(ref))
+    return needed
+
+
+def _export_config(src: Path, dst: Path) -> str:
     config = json.loads(src.read_text(encoding="utf-8"))
     if "bundle_root" in config:
         config["bundle_root"] = "."
@@ -68,7 +185,9 @@ def _export_config(src: Path, dst: Path) -> None:
         # MONAI binds "$import a.b" under the name "a.b", never "a": expressions reach the vendored
         # package as scripts.lungcad_transforms..., so "scripts" itself must be imported
         config["imports"] = ["$import scripts", *imports]
-    dst.write_text(vendor_references(json.dumps(config, indent=4)) + "\n", encoding="utf-8")
+    text = json.dumps(config, indent=4)
+    dst.write_text(vendor_references(text) + "\n", encoding="utf-8")
+    return text
 
 
 def export_bundle(bundle: str | Path, out: str | Path, weights: bool = True, force: bool = False) -> Path:
@@ -88,9 +207,10 @@ def export_bundle(bundle: str | Path, out: str | Path, weights: bool = True, for
     with atomic_dir(out) as tmp:
         tmp.chmod(0o755)  # a folder to share: not the private mode of a temporary folder
         (tmp / "configs").mkdir()
+        config_texts = []
         for src in sorted((bundle / "configs").iterdir()):
             if src.suffix == ".json":
-                _export_config(src, tmp / "configs" / src.name)
+                config_texts.append(_export_config(src, tmp / "configs" / src.name))
             elif src.is_file():
                 shutil.copy2(src, tmp / "configs" / src.name)
         for name in ("docs", "LICENSE"):
@@ -108,11 +228,9 @@ def export_bundle(bundle: str | Path, out: str | Path, weights: bool = True, for
         scripts = tmp / "scripts"
         scripts.mkdir()
         (scripts / "__init__.py").write_text("", encoding="utf-8")
-        package = REPO_ROOT / PACKAGE
-        for src in sorted(package.rglob("*.py")):
-            if "__pycache__" in src.parts:
-                continue
-            dst = scripts / PACKAGE / src.relative_to(package)
+        for module in sorted(needed_modules(config_texts)):
+            src = _module_file(module)
+            dst = scripts / src.relative_to(REPO_ROOT)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(vendor_references(src.read_text(encoding="utf-8")), encoding="utf-8")
     return out

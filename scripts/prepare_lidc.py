@@ -8,7 +8,7 @@ Then train the segmentation bundle on it:
     python -m monai.bundle run training \\
         --config_file bundles/lung_nodule_ct_segmentation/configs/train.json --dataset_dir /data/lidc_prepared
 
-The logic lives in :func:`lungcad_transforms.lidc.prepare_lidc_dataset`.
+The logic lives in :func:`lungcad_transforms.apps.lidc.prepare_lidc_dataset`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
         --annotations /data/LUNA16/annotations.csv --out /data/luna16_prepared
 
 Then train the segmentation bundle on it with ``--dataset_dir /data/luna16_prepared``. The logic lives in
-:func:`lungcad_transforms.lidc.prepare_luna16_dataset`.
+:func:`lungcad_transforms.apps.luna16.prepare_luna16_dataset`.
 """
 
 from __future__ import annotations

@@ -25,13 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "lung_nodule_ct_fp_reduction"
 CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(n_train=2, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0), seed=7)
-# a narrow network and a short epoch: these tests check the workflows, not the accuracy
-TINY_RUN = [
-    "--mgicnn_args#features", "[4,8,8,8,8]",
-    "--mgicnn_args#fc_features", "[16,16]",
-    "--small3dcnn_args#channels", "[4,8,8]",
-    "--small3dcnn_args#fc_features", "[16,8]",
-]  # fmt: skip
+# narrow networks and a short epoch: these tests check the workflows, not the accuracy
+TINY_RUN = ["--network_def#features", "[4,8,8,8,8]", "--network_def#fc_features", "[16,16]"]  # the MGI-CNN
+TINY_SMALL3DCNN = ["--network_def#channels", "[4,8,8]", "--network_def#fc_features", "[16,8]"]
 
 
 def _run(args: list[str], cwd: Path = REPO, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -138,18 +134,37 @@ def test_training_writes_a_checkpoint_that_loads_with_weights_only(trained_bundl
     net.load_state_dict(state)
     # the patch cache of the run: one file per training / validation scan
     assert len(list((trained_bundle / "data" / "patch_cache").glob("*.npz"))) == 3
+    assert not (
+        trained_bundle / "data" / "phantoms"
+    ).exists()  # a dataset_dir given: no built-in data written
+
+
+@pytest.mark.slow
+def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp_path):
+    # `run training` and `run` both execute "initialize", where the built-in data is created on first use
+    embedded = json.dumps(TINY_DATA)
+    result = _bundle(
+        "training", ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", embedded,
+        "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    datalist = json.loads((tmp_path / "data" / "phantoms" / "datalist.json").read_text())
+    assert [len(datalist[s]) for s in ("training", "validation", "test")] == [2, 1, 1]
+    assert (tmp_path / "models" / "model.pt").is_file()
 
 
 @pytest.mark.slow
 def test_standard_run_trains_the_small_3d_cnn(tiny_dataset, tmp_path):
     result = _bundle(
-        None, ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path),
-        "--network_name", "small3dcnn", "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16",
-        "--val_interval", "1", *TINY_RUN,
+        None, ["train.json", "small3dcnn.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
+        str(tmp_path), "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1",
+        *TINY_SMALL3DCNN,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    state = torch.load(tmp_path / "models" / "model.pt", map_location="cpu", weights_only=True)
-    assert "conv3.conv.weight" in state  # the small 3D CNN, chosen by one key
+    # the small 3D CNN, chosen by one overlay, which keeps its checkpoint apart from the MGI-CNN's
+    state = torch.load(tmp_path / "models" / "small3dcnn" / "model.pt", map_location="cpu", weights_only=True)
+    assert "conv3.conv.weight" in state
+    assert not (tmp_path / "models" / "model.pt").exists()
 
 
 @pytest.mark.slow
@@ -197,13 +212,17 @@ def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_data
     candidates.write_text("\n".join(table) + "\n")
     out = tmp_path / "out"
     result = _bundle(
-        None, ["inference.json"], "--bundle_root", str(trained_bundle), "--dataset_dir",
+        None, ["train.json", "inference.json"], "--bundle_root", str(trained_bundle), "--dataset_dir",
         str(tiny_dataset / "images" / "test"), "--candidates_file", str(candidates), "--output_dir", str(out),
         "--nodule_threshold", "0.0", "--gradcam_max_candidates", "1", *TINY_RUN,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = result.stdout + result.stderr
-    assert "not a finite number" in log and "outside scan" in log and "1.2.3.4.5.6.7 has no scan" in log
+    assert (
+        "coordX is 'abc', not a number" in log
+        and "outside scan" in log
+        and "1.2.3.4.5.6.7 has no scan" in log
+    )
     scored = read_candidates(out / "results.csv")
     assert len(scored) == len(test_rows) - 1  # every good row, none of the bad ones
     assert all("diameter_mm" in r for r in scored)

@@ -35,20 +35,19 @@ def test_metadata_has_model_zoo_fields_and_measured_metrics(bundle: str):
 
 
 @pytest.mark.parametrize(
-    "bundle, override",
+    "bundle, overlays",
     [
-        ("lung_nodule_ct_segmentation", {}),
-        ("lung_nodule_ct_fp_reduction", {"network_name": "mgicnn"}),
-        ("lung_nodule_ct_fp_reduction", {"network_name": "small3dcnn"}),
+        ("lung_nodule_ct_segmentation", []),
+        ("lung_nodule_ct_fp_reduction", []),  # the MGI-CNN
+        ("lung_nodule_ct_fp_reduction", ["small3dcnn.json"]),
     ],
 )
-def test_network_matches_declared_input_and_output(bundle: str, override: dict):
+def test_network_matches_declared_input_and_output(bundle: str, overlays: list[str]):
     configs = REPO_ROOT / "bundles" / bundle / "configs"
     # raises when the network's output shape or dtype differs from metadata.json's network_data_format
     verify_net_in_out(
         net_id="network_def",
         meta_file=str(configs / "metadata.json"),
-        config_file=str(configs / "inference.json"),
+        config_file=[str(configs / name) for name in ("train.json", "inference.json", *overlays)],
         device="cpu",
-        **override,
     )

@@ -39,6 +39,11 @@ def _bundle(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def _overlay(name: str) -> str:
+    """``--config_file`` for ``train.json`` with the overlay ``name`` on top (the bundle's other workflows)."""
+    return f"['{CONFIGS / 'train.json'}','{CONFIGS / name}']"
+
+
 def _ok(result: subprocess.CompletedProcess) -> str:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
@@ -63,6 +68,7 @@ def trained_bundle(tmp_path_factory, tiny_dataset: Path) -> Path:
         )
     )  # fmt: skip
     assert "val_mean_dice" in log
+    assert not (root / "data" / "phantoms").exists()  # a dataset_dir given: no built-in data written
     return root
 
 
@@ -78,7 +84,7 @@ def test_pretrain_then_default_run_id_finetunes(tmp_path: Path, tiny_dataset: Pa
     # `run` without a run id executes the "run" expressions of the config: SimCLR pre-training here ...
     log = _ok(
         _bundle(
-            "--config_file", str(CONFIGS / "pretrain.json"), "--bundle_root", str(tmp_path),
+            "--config_file", _overlay("pretrain.json"), "--bundle_root", str(tmp_path),
             "--dataset_dir", str(tiny_dataset), "--epochs", "1", "--num_samples", "2",
             "--patch_size", "[32,32,32]", "--view_size", "[24,24,24]",
         )
@@ -101,7 +107,7 @@ def test_pretrain_then_default_run_id_finetunes(tmp_path: Path, tiny_dataset: Pa
 def test_evaluate_writes_dice_and_detection_figures(tmp_path: Path, trained_bundle: Path, tiny_dataset: Path):
     root = tmp_path / "bundle"
     shutil.copytree(trained_bundle / "models", root / "models")
-    config = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'evaluate.json'}']"
+    config = _overlay("evaluate.json")
     _ok(
         _bundle(
             "--config_file", config, "--bundle_root", str(root), "--dataset_dir", str(tiny_dataset), *TINY
@@ -149,8 +155,8 @@ def test_inference_on_folder_skips_bad_scans(tmp_path: Path, trained_bundle: Pat
     out = tmp_path / "out"
     log = _ok(
         _bundle(
-            "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(trained_bundle),
-            "--dataset_dir", str(tmp_path / "in"), "--output_dir", str(out), "--roi_size", "[32,32,32]",
+            "--config_file", _overlay("inference.json"), "--bundle_root", str(trained_bundle),
+            "--dataset_dir", str(tmp_path / "in"), "--output_dir", str(out), "--patch_size", "[32,32,32]",
         )
     )  # fmt: skip
     assert "skipping scan" in log and "broken.nii.gz" in log and "no lungs found" in log
@@ -178,7 +184,7 @@ def test_inference_without_weights_says_how_to_train(tmp_path: Path):
     folder = tmp_path / "in"
     folder.mkdir()
     result = _bundle(
-        "--config_file", str(CONFIGS / "inference.json"), "--bundle_root", str(tmp_path / "empty_bundle"),
+        "--config_file", _overlay("inference.json"), "--bundle_root", str(tmp_path / "empty_bundle"),
         "--dataset_dir", str(folder), "--output_dir", str(tmp_path / "out"),
     )  # fmt: skip
     log = result.stdout + result.stderr
@@ -188,7 +194,7 @@ def test_inference_without_weights_says_how_to_train(tmp_path: Path):
 
 
 def test_two_process_torchrun_on_cpu(tmp_path: Path, tiny_dataset: Path):
-    config = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'multi_gpu_train.json'}']"
+    config = _overlay("multi_gpu_train.json")
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
         "-m", "monai.bundle", "run", "--config_file", config, "--bundle_root", str(tmp_path),

@@ -8,9 +8,9 @@ import torch
 from monai.data import MetaTensor
 
 from lungcad_transforms.data.coords import world_to_voxel
-from lungcad_transforms.data.tables import write_results_csv
+from lungcad_transforms.data.tables import SEGMENTATION_CANDIDATE_COLUMNS, write_results_csv
 from lungcad_transforms.transforms.post.dictionary import ExtractCandidatesd
-from lungcad_transforms.transforms.post.functional import CANDIDATE_COLUMNS, extract_candidates
+from lungcad_transforms.transforms.post.functional import extract_candidates
 
 
 def _ras_affine_of_lps_grid(spacing, origin_lps):
@@ -95,5 +95,5 @@ def test_dictionary_transform_and_luna16_csv(tmp_path):
     path = write_results_csv(out["rows"], tmp_path / "candidates.csv")
     with open(path, newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert tuple(table[0]) == CANDIDATE_COLUMNS
+    assert tuple(table[0]) == SEGMENTATION_CANDIDATE_COLUMNS
     assert float(table[0]["coordX"]) == pytest.approx(-4.5) and float(table[0]["volume_mm3"]) == 64.0

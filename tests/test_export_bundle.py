@@ -62,7 +62,13 @@ def test_exported_segmentation_bundle_trains_and_infers_without_the_package(tmp_
     out = tmp_path / "lung_nodule_ct_segmentation"
     result = _export("lung_nodule_ct_segmentation", out, "--no-weights")
     assert result.returncode == 0, result.stderr
-    assert (out / "scripts" / "lungcad_transforms" / "transforms" / "lung" / "array.py").is_file()
+    vendored = out / "scripts" / "lungcad_transforms"
+    assert (vendored / "transforms" / "lung" / "array.py").is_file()
+    # only what the bundle's configs reach: no LIDC preparation, no false-positive-reduction network
+    assert not (vendored / "apps" / "lidc").exists() and not (vendored / "apps" / "detection").exists()
+    assert not (vendored / "networks" / "nets" / "mgicnn.py").exists()
+    assert (vendored / "networks" / "nets" / "unet_simclr.py").is_file()
+    assert (vendored / "__init__.py").is_file() and (vendored / "networks" / "__init__.py").is_file()
     assert not list((out / "models").glob("*.pt")) and (out / "models" / "README.md").is_file()
     assert not (out / "data").exists() and not (out / "eval").exists()
     assert _unvendored_references(out) == []
@@ -84,7 +90,8 @@ def test_exported_segmentation_bundle_trains_and_infers_without_the_package(tmp_
     scans.mkdir()
     (scans / "case.nii.gz").symlink_to(data / datalist["test"][0]["image"])
     _run_exported(
-        out, "--config_file", "configs/inference.json", "--dataset_dir", str(scans), "--output_dir", str(tmp_path / "pred")
+        out, "--config_file", "['configs/train.json','configs/inference.json']", "--dataset_dir", str(scans),
+        "--output_dir", str(tmp_path / "pred"),
     )  # fmt: skip
     assert (tmp_path / "pred" / "candidates.csv").is_file()
     assert len(list((tmp_path / "pred").rglob("*_prob.nii.gz"))) == 1
@@ -94,13 +101,17 @@ def test_exported_fp_reduction_bundle_trains_without_the_package(tmp_path: Path)
     out = tmp_path / "lung_nodule_ct_fp_reduction"
     assert _export("lung_nodule_ct_fp_reduction", out, "--no-weights").returncode == 0
     assert _unvendored_references(out) == []
+    vendored = out / "scripts" / "lungcad_transforms"
+    assert (vendored / "networks" / "nets" / "small3dcnn.py").is_file()  # named by configs/small3dcnn.json
+    assert not (vendored / "networks" / "nets" / "unet_simclr.py").exists()
+    assert not (vendored / "apps" / "lidc").exists()
     data = ensure_fp_dataset(
         tmp_path / "fp", n_train=1, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0)
     )
     _run_exported(
         out, "training", "--config_file", "configs/train.json", "--dataset_dir", str(data),
         "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "8", "--val_interval", "1",
-        "--mgicnn_args#features", "[4,8,8,8,8]", "--mgicnn_args#fc_features", "[16,16]",
+        "--network_def#features", "[4,8,8,8,8]", "--network_def#fc_features", "[16,16]",
     )  # fmt: skip
     assert (out / "models" / "model.pt").is_file()
 

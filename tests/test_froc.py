@@ -493,9 +493,9 @@ def test_write_results_csv_is_luna16_form_at_full_precision(tmp_path):
 
 def test_write_results_csv_refuses_bad_rows_and_writes_nothing(tmp_path):
     bad = [mark(S0, 0, 0, 0, 0.5), mark(S0, 0, float("nan"), 0, 0.5)]
-    with pytest.raises(InputError, match="row 1: coordY is not finite"):
+    with pytest.raises(InputError, match="row 1: coordY is nan, not a finite number"):
         write_results_csv(bad, tmp_path / "results.csv")
-    with pytest.raises(InputError, match="missing 'probability'"):
+    with pytest.raises(InputError, match="row 0: missing key 'probability'"):
         write_results_csv(
             [{"seriesuid": S0, "coordX": 0, "coordY": 0, "coordZ": 0}], tmp_path / "results.csv"
         )
@@ -520,16 +520,16 @@ def test_seriesuids_file_rules(tmp_path):
 @pytest.mark.parametrize(
     "results_text, message",
     [
-        ("seriesuid,coordX,coordY,coordZ\n{u},1,2,3\n", r"line 1: missing column\(s\) probability"),
+        ("seriesuid,coordX,coordY,coordZ\n{u},1,2,3\n", r"line 1: header .* lacks column\(s\) probability"),
         (
             "seriesuid,coordX,coordY,coordZ,probability\n{u},1,2,3,0.5\n{u},1,abc,3,0.5\n",
-            "line 3: coordY is not a number",
+            "line 3: coordY is 'abc', not a number",
         ),
         (
             "seriesuid,coordX,coordY,coordZ,probability\n{u},1,2,3,0.5\n\n{u},1,2,3,nan\n",
-            "line 4: probability is not finite",
+            "line 4: probability is 'nan', not a finite number",
         ),
-        ("seriesuid,coordX,coordY,coordZ,probability\n{u},1,2\n", "line 2: 3 field"),
+        ("seriesuid,coordX,coordY,coordZ,probability\n{u},1,2\n", "line 2: expected 5 fields .*, found 3"),
         ("", "empty results file"),
     ],
 )
@@ -543,7 +543,7 @@ def test_malformed_results_name_file_and_line(tmp_path, results_text, message):
 
 
 def test_other_bad_inputs(tmp_path):
-    with pytest.raises(InputError, match="annotations file not found"):
+    with pytest.raises(InputError, match="annotations file does not exist"):
         froc_score(tmp_path / "missing.csv", [], [S0])
     with pytest.raises(InputError, match="no included nodule"):
         froc_score([nodule(UNLISTED, 0, 0, 0)], [], [S0])
@@ -611,7 +611,7 @@ def test_command_reports_bad_input_on_stderr_with_status_2(luna_files, capsys):
     ]
     assert run_cli(argv) == 2
     err = capsys.readouterr().err
-    assert "broken.csv: line 2: coordX is not a number" in err
+    assert "broken.csv: line 2: coordX is 'x', not a number" in err
     assert not (folder / "never").exists()
 
 

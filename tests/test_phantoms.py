@@ -10,7 +10,8 @@ from scipy import ndimage
 
 from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
-from lungcad_transforms.apps.phantoms.tissues import NODULE_KINDS, TISSUES, CTPhantom
+from lungcad_transforms.apps.phantoms.results import NODULE_KINDS, CTPhantom
+from lungcad_transforms.apps.phantoms.tissues import TISSUES
 
 BODY_WALL = [TISSUES[k] for k in ("skin", "fat", "muscle", "cortical_bone", "marrow", "cartilage")]
 

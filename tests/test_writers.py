@@ -19,7 +19,7 @@ from pydicom.uid import UID
 from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
 from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
-from lungcad_transforms.apps.phantoms.tissues import NODULE_KINDS, CTPhantom
+from lungcad_transforms.apps.phantoms.results import NODULE_KINDS, CTPhantom
 from lungcad_transforms.data.dicom_writer import write_dicom_series
 from lungcad_transforms.data.image_writer import write_metaimage, write_nifti
 from lungcad_transforms.data.tables import write_annotations_csv
@@ -195,9 +195,9 @@ def test_annotations_csv(tmp_path: Path):
     coords = pytest.importorskip("lungcad_transforms.data")
     back = coords.read_annotations(path)
     assert [r["seriesuid"] for r in back] == ["1.2.3", "1.2.4"] and back[1]["coordX"] == pytest.approx(103.78)
-    with pytest.raises(InputError, match="row 1 lacks kind"):
+    with pytest.raises(InputError, match="row 0: missing key 'kind'"):
         write_annotations_csv(rows, tmp_path / "kinds.csv", extra_columns=("kind",))
-    with pytest.raises(InputError, match="not finite"):
+    with pytest.raises(InputError, match="row 0: coordZ is nan, not a finite number"):
         write_annotations_csv([{**rows[0], "coordZ": float("nan")}], tmp_path / "nan.csv")
     assert not (tmp_path / "kinds.csv").exists() and not (tmp_path / "nan.csv").exists()
 

@@ -9,9 +9,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from monai.utils import convert_to_numpy
 from numpy.typing import ArrayLike
 
-__all__ = ["LPS_TO_RAS", "affine_lps", "world_to_voxel", "voxel_to_world", "inside_volume"]
+__all__ = [
+    "LPS_TO_RAS",
+    "affine_lps",
+    "lps_to_ras_affine",
+    "ras_to_lps_affine",
+    "world_to_voxel",
+    "voxel_to_world",
+    "inside_volume",
+]
 
 
 # LPS and RAS differ by the sign of the first two axes; the same diagonal maps either way.
@@ -19,9 +28,7 @@ LPS_TO_RAS = np.array([-1.0, -1.0, 1.0])
 
 
 def _as_points(points: ArrayLike | torch.Tensor, name: str) -> np.ndarray:
-    if isinstance(points, torch.Tensor):
-        points = points.detach().cpu().numpy()
-    arr = np.asarray(points, dtype=np.float64)
+    arr = convert_to_numpy(points, dtype=np.float64, wrap_sequence=True)
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != 3:
@@ -30,9 +37,7 @@ def _as_points(points: ArrayLike | torch.Tensor, name: str) -> np.ndarray:
 
 
 def _as_affine(affine: ArrayLike | torch.Tensor) -> np.ndarray:
-    if isinstance(affine, torch.Tensor):
-        affine = affine.detach().cpu().numpy()
-    arr = np.asarray(affine, dtype=np.float64)
+    arr = convert_to_numpy(affine, dtype=np.float64, wrap_sequence=True)
     if arr.shape != (4, 4):
         raise ValueError(f"affine must be a 4x4 matrix (3-D image), got shape {arr.shape}")
     return arr
@@ -126,3 +131,29 @@ def affine_lps(spacing: Sequence[float], origin_lps: Sequence[float]) -> np.ndar
     affine[:3, :3] = np.diag(np.asarray(spacing, dtype=float))
     affine[:3, 3] = np.asarray(origin_lps, dtype=float)
     return affine
+
+
+def lps_to_ras_affine(affine_lps: ArrayLike | torch.Tensor) -> np.ndarray:
+    """Turn a voxel -> LPS mm affine (ITK, DICOM, MetaImage) into voxel -> RAS mm (NIfTI, MONAI).
+
+    Only the world axes change sign (x and y); the voxel axes, their order and the spacing stay, so the
+    array needs no reordering. The flip is its own inverse: :func:`ras_to_lps_affine` is the same matrix.
+
+    Examples:
+        >>> lps_to_ras_affine(affine_lps((0.7, 0.7, 1.25), (-180.0, -200.0, -300.0)))
+        array([[  -0.7 ,    0.  ,    0.  ,  180.  ],
+               [   0.  ,   -0.7 ,    0.  ,  200.  ],
+               [   0.  ,    0.  ,    1.25, -300.  ],
+               [   0.  ,    0.  ,    0.  ,    1.  ]])
+    """
+    return np.diag([*LPS_TO_RAS, 1.0]) @ _as_affine(affine_lps)
+
+
+def ras_to_lps_affine(affine_ras: ArrayLike | torch.Tensor) -> np.ndarray:
+    """Turn a voxel -> RAS mm affine (``MetaTensor.affine``, NIfTI) into voxel -> LPS mm (ITK physical space).
+
+    Examples:
+        >>> ras_to_lps_affine(np.diag([0.8, 0.8, 2.5, 1.0]))[:3, :3].diagonal()
+        array([-0.8, -0.8,  2.5])
+    """
+    return np.diag([*LPS_TO_RAS, 1.0]) @ _as_affine(affine_ras)

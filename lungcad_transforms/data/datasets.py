@@ -45,33 +45,43 @@ def resolve_scans(
             found = find_images(path)
             return [dict(entry) for entry in found]
         if path.is_file() and path.suffix == ".json":
-            try:
-                content = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise InputError(path, f"is not a valid JSON datalist: {err}") from err
-            if isinstance(content, dict) and split is not None:
-                if not isinstance(content.get(split), list):
-                    raise InputError(path, f"datalist has no {split!r} list (keys: {', '.join(content)})")
-                entries = content[split]
-            elif isinstance(content, dict):
-                entries = [e for value in content.values() if isinstance(value, list) for e in value]
-            else:
-                entries = content
-            out = []
-            for entry in entries:
-                if not isinstance(entry, Mapping) or "image" not in entry:
-                    continue
-                item = dict(entry)
-                image = Path(str(item["image"]))
-                item["image"] = str(image if image.is_absolute() else (path.parent / image))
-                out.append(item)
-            if not out:
-                raise InputError(path, "datalist holds no entries with an 'image' key")
-            return [_with_seriesuid(e) for e in out]
+            return [_with_seriesuid(e) for e in _read_datalist(path, split)]
         raise InputError(
             path, "scans must be a folder of images or a JSON datalist" if path.exists() else "does not exist"
         )
     return [_with_seriesuid(dict(e)) for e in scans]
+
+
+def _read_datalist(path: Path, split: str | None) -> list[dict[str, Any]]:
+    """The entries of a JSON datalist with an ``image``, their paths resolved against the JSON's folder."""
+    from monai.data import load_decathlon_datalist
+
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, f"is not a valid JSON datalist: {err}") from err
+    if isinstance(content, list):
+        # a bare list of entries: MONAI's reader takes only the Decathlon form, a dict of lists
+        entries = [dict(e) for e in content if isinstance(e, Mapping) and "image" in e]
+        for entry in entries:
+            image = Path(str(entry["image"]))
+            entry["image"] = os.path.normpath(image if image.is_absolute() else path.parent / image)
+    else:
+        if not isinstance(content, dict):
+            raise InputError(path, f"is not a JSON datalist (a {type(content).__name__}, not a dict or list)")
+        if split is not None and not isinstance(content.get(split), list):
+            raise InputError(path, f"datalist has no {split!r} list (keys: {', '.join(content)})")
+        keys = [split] if split is not None else [k for k, v in content.items() if isinstance(v, list)]
+        entries = []
+        for key in keys:
+            try:
+                entries += load_decathlon_datalist(path, is_segmentation=False, data_list_key=key)
+            except (TypeError, IndexError) as err:  # an entry that is not an object
+                raise InputError(path, f"datalist list {key!r} is not a list of entries: {err}") from err
+        entries = [e for e in entries if "image" in e]
+    if not entries:
+        raise InputError(path, "datalist holds no entries with an 'image' key")
+    return entries
 
 
 def _with_seriesuid(entry: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from lungcad_transforms.errors import InputError
 
-__all__ = ["dicom_series_files", "ITKDicomSeriesReader"]
+__all__ = ["dicom_series_files", "dicom_series_slices", "ITKDicomSeriesReader"]
 
 
 _DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -47,6 +47,7 @@ class _DicomSlice:
 
     path: Path
     series_uid: str
+    sop_uid: str
     modality: str
     rows: int | None
     columns: int | None
@@ -145,6 +146,7 @@ def _read_dicom_slice(path: Path) -> tuple[_DicomSlice | None, str]:
         _DicomSlice(
             path=path,
             series_uid=str(ds.get("SeriesInstanceUID", "") or "").strip(),
+            sop_uid=str(ds.get("SOPInstanceUID", "") or "").strip(),
             modality=str(ds.get("Modality", "") or "").strip(),
             rows=int(ds.Rows) if ds.get("Rows") is not None else None,
             columns=int(ds.Columns) if ds.get("Columns") is not None else None,
@@ -248,8 +250,37 @@ def dicom_series_files(
     return [item.path for item in _dicom_series(ref, seriesuid)]
 
 
+def dicom_series_slices(
+    ref: str | os.PathLike | Sequence[str | os.PathLike], seriesuid: str | None = None, largest: bool = False
+) -> list[_DicomSlice]:
+    """The header of each slice of one DICOM series (pixel data not read), in slice order, checked.
+
+    The same grouping, ordering and checks as :func:`dicom_series_files` (so as :func:`load_image`):
+    whatever reads geometry from the headers sees the slices of the volume that is loaded.
+
+    Args:
+        ref: a DICOM series folder (its files directly inside), one DICOM file, or a list of files.
+        seriesuid: which series to take when the folder holds several.
+        largest: with several series and no ``seriesuid``, take the one with most slices instead of
+            refusing.
+
+    Returns:
+        one record per slice: ``path``, ``series_uid``, ``sop_uid``, ``position`` (LPS mm),
+        ``orientation``, ``pixel_spacing`` (row, column mm), ``rows``, ``columns``, ``modality``.
+
+    Raises:
+        InputError: as :func:`dicom_series_files`.
+
+    Examples:
+        >>> slices = dicom_series_slices("LIDC-IDRI-0003/1.3.6.../1.3.6...003264")  # doctest: +SKIP
+        >>> slices[0].position, slices[0].pixel_spacing  # doctest: +SKIP
+        ((-166.0, -171.699997, -204.0), (0.820312, 0.820312))
+    """
+    return _dicom_series(ref, seriesuid, largest)
+
+
 def _dicom_series(
-    ref: str | os.PathLike | Sequence[str | os.PathLike], seriesuid: str | None
+    ref: str | os.PathLike | Sequence[str | os.PathLike], seriesuid: str | None, largest: bool = False
 ) -> list[_DicomSlice]:
     if isinstance(ref, (str, os.PathLike)):
         where = Path(ref)
@@ -277,8 +308,8 @@ def _dicom_series(
         if seriesuid not in series:
             raise InputError(where, f"holds no DICOM series {seriesuid} (found: {', '.join(sorted(series))})")
         chosen = series[seriesuid]
-    elif len(series) == 1:
-        chosen = next(iter(series.values()))
+    elif len(series) == 1 or largest:
+        chosen = max(series.values(), key=len)
     else:
         raise InputError(
             where,

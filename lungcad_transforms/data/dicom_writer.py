@@ -126,7 +126,7 @@ def write_dicom_series(
             nothing is left behind.
 
     Examples:
-        >>> from lungcad_transforms.phantoms import make_ct_phantom
+        >>> from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
         >>> ct = make_ct_phantom((64, 64, 32), seed=0)
         >>> folder = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, "/tmp/lungcad_example_ct_dicom", seriesuid=ct.seriesuid)
         >>> len(list(folder.glob("*.dcm")))

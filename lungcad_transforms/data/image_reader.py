@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -13,10 +12,12 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import torch
 from monai.data import ITKReader, MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.transforms import LoadImage, Orientation
-from nibabel.openers import ImageOpener
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.data.dicom import (
     ITKDicomSeriesReader,
@@ -26,11 +27,12 @@ from lungcad_transforms.data.dicom import (
     _read_dicom_slice,
     _slice_order,
 )
+from lungcad_transforms.data.image_header import check_spacing_header, nifti_non_finite_count
 from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VOLUME_SUFFIXES", "find_images", "load_image"]
+__all__ = ["VOLUME_SUFFIXES", "SOURCE_KEYS", "DICOM_UID_KEYS", "find_images", "load_image"]
 
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".mhd", ".mha", ".nrrd", ".nhdr")
@@ -41,6 +43,16 @@ _COMPANION_SUFFIXES = (".raw", ".zraw", ".raw.gz")
 
 
 _RAS_LABELS = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+# what load_image keeps of the file's own grid, so that results can be written back on it (image_writer)
+SOURCE_KEYS = ("source_affine", "source_axcodes", "source_shape")
+
+
+# the DICOM identifiers a derived object (DICOM SEG, SR) must reference; "" for files that are not DICOM.
+# The SOP Instance UIDs are one string joined by "\\" (DICOM's own multi-value separator): a list of
+# per-scan length would not collate into a batch of scans with different slice counts.
+DICOM_UID_KEYS = ("study_instance_uid", "series_instance_uid", "frame_of_reference_uid", "sop_instance_uids")
 
 
 def _volume_suffix(path: Path) -> str:
@@ -174,88 +186,6 @@ def _orientation() -> Orientation:
     return Orientation(axcodes="RAS", labels=_RAS_LABELS)
 
 
-def _header_text(path: Path, limit: int = 65536) -> list[str]:
-    with open(path, "rb") as handle:
-        return handle.read(limit).decode("latin-1").splitlines()
-
-
-def _check_spacing_header(path: Path) -> None:
-    """Refuse a volume file whose header has no usable voxel spacing.
-
-    ITK (and nibabel) quietly replace a zero or absent spacing by 1 mm, which would make every size and
-    distance downstream wrong, so the raw header is read here before ITK sees the file.
-    """
-    suffix = _volume_suffix(path)
-    if suffix in (".nii", ".nii.gz"):
-        try:
-            with ImageOpener(path) as handle:
-                header = nib.Nifti1Header.from_fileobj(handle, check=False)
-                if int(header["sizeof_hdr"]) != 348:
-                    handle.seek(0)
-                    header = nib.Nifti2Header.from_fileobj(handle, check=False)
-        except Exception as err:  # noqa: BLE001 - gzip, struct and nibabel errors all mean "cannot read"
-            raise InputError(path, f"unreadable NIfTI header ({type(err).__name__}: {err})") from err
-        ndim = int(header["dim"][0])
-        pixdim = np.asarray(header["pixdim"][1 : 1 + min(max(ndim, 1), 3)], dtype=float)
-        if not np.all(np.isfinite(pixdim)) or np.any(pixdim <= 0):
-            raise InputError(path, f"invalid voxel spacing in the NIfTI header: pixdim {pixdim.tolist()}")
-    elif suffix in (".mhd", ".mha"):
-        fields = dict(line.split("=", 1) for line in _header_text(path) if "=" in line)
-        fields = {key.strip(): value.strip() for key, value in fields.items()}
-        spacing = fields.get("ElementSpacing") or fields.get("ElementSize")
-        if spacing is None:
-            raise InputError(path, "MetaImage header has no ElementSpacing: the voxel size is unknown")
-        _require_positive(path, spacing.split(), "ElementSpacing")
-    elif suffix in (".nrrd", ".nhdr"):
-        fields = {}
-        for line in _header_text(path)[1:]:
-            if not line.strip():
-                break  # a blank line ends a NRRD header
-            if ":" in line and not line.startswith("#"):
-                key, value = line.split(":", 1)
-                fields[key.strip().lower()] = value.strip().lstrip("=").strip()
-        if "space directions" in fields:
-            vectors = re.findall(r"\(([^)]*)\)", fields["space directions"])
-            lengths = [float(np.linalg.norm([float(v) for v in vector.split(",")])) for vector in vectors]
-            _require_positive(path, lengths, "space directions")
-        elif "spacings" in fields:
-            _require_positive(path, [v for v in fields["spacings"].split() if v.lower() != "nan"], "spacings")
-        else:
-            raise InputError(
-                path, "NRRD header has neither 'space directions' nor 'spacings': voxel size unknown"
-            )
-
-
-def _nifti_non_finite_count(path: Path) -> int:
-    """How many NaN / infinite voxels a floating-point NIfTI holds (0 for integer data).
-
-    ITK's NIfTI reader turns NaN and infinity into 0 without a word, so the check that
-    :func:`load_image` runs on the loaded array cannot see them: they are counted here with nibabel,
-    a block of slices at a time to bound memory on large scans.
-    """
-    image = nib.load(path)
-    if not np.issubdtype(image.get_data_dtype(), np.floating):
-        return 0
-    proxy = image.dataobj
-    shape = proxy.shape
-    if len(shape) < 3:
-        return int((~np.isfinite(np.asarray(proxy))).sum())
-    count = 0
-    for start in range(0, shape[2], 16):
-        block = np.asarray(proxy[:, :, start : start + 16])
-        count += int((~np.isfinite(block)).sum())
-    return count
-
-
-def _require_positive(path: Path, values: Sequence[Any], name: str) -> None:
-    try:
-        numbers = [float(v) for v in values]
-    except ValueError:
-        raise InputError(path, f"{name} is not numeric: {list(values)}") from None
-    if not numbers or not all(np.isfinite(numbers)) or min(numbers) <= 0:
-        raise InputError(path, f"invalid voxel spacing: {name} {numbers}")
-
-
 def _read(source: str | list[str], where: Path) -> MetaTensor:
     reader = ITKDicomSeriesReader() if isinstance(source, list) else ITKReader()
     try:
@@ -271,7 +201,7 @@ def _validate_volume(image: MetaTensor, where: Path) -> None:
         raise InputError(where, f"is a 2-D image ({shape[1]} x {shape[2]}); a 3-D volume is needed")
     if image.ndim != 4 or shape[0] != 1:
         raise InputError(where, f"expected one 3-D volume, got array of shape {shape} (channels first)")
-    spacing = np.linalg.norm(np.asarray(image.affine, dtype=float)[:3, :3], axis=0)
+    spacing = affine_to_spacing(convert_to_numpy(image.affine, dtype=float), r=3, suppress_zeros=False)
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
         raise InputError(where, f"invalid voxel spacing {spacing.tolist()}")
     if not bool(torch.isfinite(image.as_tensor()).all()):
@@ -279,13 +209,58 @@ def _validate_volume(image: MetaTensor, where: Path) -> None:
         raise InputError(where, f"contains {bad} NaN or infinite voxel values")
 
 
-def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> MetaTensor:
-    """Load one scan as a canonical RAS volume: a ``MetaTensor`` of shape ``(1, X, Y, Z)``, float32.
+def _dicom_uids(slices: Sequence[_DicomSlice]) -> dict[str, str]:
+    """The UIDs of one series (``DICOM_UID_KEYS``), the SOP Instance UIDs in the order of ``slices``."""
+    # ITK's series reader keeps no header (its MetaDataDictionary is empty for a series); the slice
+    # records hold each SOP Instance UID, and the study and frame of reference are one per series:
+    # the first file's two tags are read, nothing else
+    first = pydicom.dcmread(
+        slices[0].path, stop_before_pixels=True, specific_tags=["StudyInstanceUID", "FrameOfReferenceUID"]
+    )
+    return {
+        "study_instance_uid": str(first.get("StudyInstanceUID", "") or ""),
+        "series_instance_uid": slices[0].series_uid,
+        "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "") or ""),
+        "sop_instance_uids": "\\".join(item.sop_uid for item in slices),
+    }
 
-    Loads through MONAI ``LoadImage`` with ITK (``ensure_channel_first=True``) and ``Orientation("RAS")``,
-    so ``.affine`` maps voxel indices to RAS mm (convert to LUNA16 world with
-    :func:`lungcad_transforms.coords.voxel_to_world`). CT comes out in HU (rescale slope/intercept applied;
-    padding values such as -2048 or -3024 are kept as they are), PET in the units of the file.
+
+def _record_source(image: MetaTensor) -> None:
+    """Keep the file's own grid in ``meta`` before the Orientation transform changes the array."""
+    # ITKReader's own record of the file's grid (RAS), made before any transform ran
+    affine = convert_to_numpy(image.meta.get("original_affine", image.affine), dtype=np.float64)
+    image.meta["source_affine"] = affine
+    image.meta["source_axcodes"] = "".join(nib.orientations.aff2axcodes(affine, labels=_RAS_LABELS))
+    image.meta["source_shape"] = np.asarray(image.shape[1:], dtype=np.int64)
+
+
+def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> MetaTensor:
+    r"""Load one scan as a canonical RAS volume: the geometry contract of the I/O boundary.
+
+    Whatever the format and the axis order on disk, every scan comes out the same way (loaded with
+    MONAI ``LoadImage`` and ITK, ``ensure_channel_first=True``, then ``Orientation("RAS")``):
+
+    - **array**: ``MetaTensor`` of shape ``(1, X, Y, Z)`` (channel first, one channel), float32. Index
+      ``i`` grows towards the patient's right, ``j`` towards anterior, ``k`` towards superior (for an
+      oblique scan: the nearest of these). CT is in HU (rescale slope/intercept applied; padding values
+      such as -2048 or -3024 are kept as they are), PET in the units of the file.
+    - **affine** (``.affine`` and ``meta["affine"]``): 4x4 float64, voxel index -> RAS mm. Convert to
+      LUNA16 world (LPS) with :func:`lungcad_transforms.data.coords.voxel_to_world`, never by hand.
+    - **spacing** (``.pixdim`` and ``meta["spacing"]``): mm per voxel along ``X, Y, Z`` (checked finite
+      and positive).
+    - **the file's own grid**, needed to write a result that overlays the input voxel by voxel
+      (:func:`lungcad_transforms.data.image_writer.write_image` uses it):
+      ``meta["source_affine"]`` (4x4 RAS affine of the file as stored, before the Orientation
+      transform; ITK's ``original_affine``), ``meta["source_axcodes"]`` (its axis codes, e.g. ``"LPS"``
+      for ITK / DICOM order, ``"RAS"`` for most NIfTI) and ``meta["source_shape"]`` (its ``(X, Y, Z)``
+      shape in file order).
+    - **identity**: ``meta["filename_or_obj"]`` (the folder or file loaded; for a file list, its first
+      file), ``meta["seriesuid"]`` and ``meta["modality"]`` (as in :func:`find_images`).
+    - **DICOM references** (``""`` for other formats, so a batch of mixed scans still collates):
+      ``meta["study_instance_uid"]``, ``meta["series_instance_uid"]``,
+      ``meta["frame_of_reference_uid"]`` and ``meta["sop_instance_uids"]``, the SOP Instance UIDs of
+      the slices in the order of the source grid's third axis (``k = 0`` first), joined by ``"\\"``:
+      what a DICOM SEG or SR derived from the scan must reference.
 
     Args:
         ref: an entry of :func:`find_images` (``{"image": ..., "seriesuid": ..., "modality": ...}``), a
@@ -293,8 +268,7 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
             volume ``(1, X, Y, 1)``), or a NIfTI / MetaImage / NRRD file.
 
     Returns:
-        the volume; ``meta`` carries ``filename_or_obj`` (the folder or file loaded; for a file list, its
-        first file), ``seriesuid`` and ``modality`` (as in :func:`find_images`).
+        the volume, with the metadata above.
 
     Raises:
         InputError: the path does not exist, cannot be read, is truncated, is a 2-D picture or has several
@@ -305,6 +279,10 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
         >>> ct = load_image("LIDC-IDRI-0003/1.3.6.1.4.1.14519.5.2.1.6279.6001.1013.../1.3.6...003264")  # doctest: +SKIP
         >>> ct.shape, ct.meta["modality"], float(ct.min())  # doctest: +SKIP
         (torch.Size([1, 512, 512, 11]), 'CT', -2048.0)
+        >>> ct.meta["source_axcodes"], tuple(ct.meta["source_shape"])  # ITK reads DICOM in LPS order  # doctest: +SKIP
+        ('LPS', (512, 512, 11))
+        >>> len(ct.meta["sop_instance_uids"].split("\\"))  # doctest: +SKIP
+        11
     """
     seriesuid: str | None = None
     modality: str | None = None
@@ -316,6 +294,7 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
     else:
         source = ref
 
+    dicom_slices: list[_DicomSlice] = []
     if isinstance(source, (list, tuple)):
         files = [Path(f) for f in source]
         slices = _dicom_series(files, seriesuid)
@@ -324,6 +303,7 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
         )
         where = slices[0].path
         found_uid, found_modality = slices[0].series_uid, slices[0].modality
+        dicom_slices = slices
     else:
         where = Path(source)
         if not where.exists():
@@ -333,10 +313,11 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
             files = [str(item.path) for item in slices]
             image = _read(files if len(files) > 1 else files[0], where)
             found_uid, found_modality = slices[0].series_uid, slices[0].modality
+            dicom_slices = slices
         elif _volume_suffix(where):
-            _check_spacing_header(where)
+            check_spacing_header(where, _volume_suffix(where))
             if where.name.lower().endswith((".nii", ".nii.gz")):
-                bad = _nifti_non_finite_count(where)
+                bad = nifti_non_finite_count(where)
                 if bad:
                     raise InputError(where, f"contains {bad} NaN or infinite voxel values")
             image = _read(str(where), where)
@@ -346,6 +327,7 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
             if item is not None:
                 _check_series([item], where)
                 found_uid, found_modality = item.series_uid, item.modality
+                dicom_slices = [item]
             elif why != "not a DICOM file":
                 raise InputError(where, why)
             else:
@@ -354,8 +336,10 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
             image = _read(str(where), where)
 
     _validate_volume(image, where)
+    _record_source(image)
     image = _orientation()(image)
     image.meta["filename_or_obj"] = str(where)
     image.meta["seriesuid"] = seriesuid or found_uid or _stem(where)
     image.meta["modality"] = modality or found_modality
+    image.meta.update(_dicom_uids(dicom_slices) if dicom_slices else dict.fromkeys(DICOM_UID_KEYS, ""))
     return image

@@ -1,131 +1,77 @@
-"""Every CSV lungcad reads or writes: LUNA16 annotations, candidates, results, excluded, seriesuids."""
+"""Every CSV lungcad reads or writes: LUNA16 annotations, candidates, results, excluded, seriesuids.
+
+The columns are defined here once; every reader sits on :func:`~lungcad_transforms.data.csv_table.read_table`
+and every writer on :func:`~lungcad_transforms.data.csv_table.write_table`, so a malformed row gets one
+message everywhere: ``"<file>: line N: <problem>"`` (``"<file>: row i: <problem>"`` for rows in memory).
+World coordinates are LUNA16's: ITK physical space, LPS, millimetres.
+"""
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lungcad_transforms.data.csv_table import check_records, read_csv_rows, read_table, write_table
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_file
 
 __all__ = [
-    "ANNOTATION_COLUMNS",
+    "COORD_COLUMNS",
     "CANDIDATE_COLUMNS",
+    "ANNOTATION_COLUMNS",
+    "LABELLED_CANDIDATE_COLUMNS",
+    "RESULTS_COLUMNS",
+    "SEGMENTATION_CANDIDATE_COLUMNS",
+    "FROC_CURVE_COLUMNS",
+    "Records",
+    "TableSource",
+    "PointTable",
     "read_annotations",
     "read_candidates",
     "read_candidates_lenient",
-    "LUNA16_ANNOTATION_COLUMNS",
+    "read_seriesuids",
+    "read_point_table",
     "write_annotations_csv",
     "write_candidates_csv",
-    "RESULTS_COLUMNS",
-    "Records",
-    "TableSource",
-    "read_seriesuids",
     "write_results_csv",
+    "write_seriesuids",
 ]
 
+COORD_COLUMNS: tuple[str, ...] = ("coordX", "coordY", "coordZ")
 
-ANNOTATION_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ", "diameter_mm")
+# what every candidate, results or annotations table has: the scan and the centre (LPS mm)
+CANDIDATE_COLUMNS: tuple[str, ...] = ("seriesuid", *COORD_COLUMNS)
 
+# LUNA16 annotations.csv / annotations_excluded.csv
+ANNOTATION_COLUMNS: tuple[str, ...] = (*CANDIDATE_COLUMNS, "diameter_mm")
 
-CANDIDATE_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ")
+# LUNA16 candidates.csv / candidates_V2.csv
+LABELLED_CANDIDATE_COLUMNS: tuple[str, ...] = (*CANDIDATE_COLUMNS, "class")
 
+# LUNA16 results form, read unchanged by the official evaluation script
+RESULTS_COLUMNS: tuple[str, ...] = (*CANDIDATE_COLUMNS, "probability")
 
-def _open_table(
-    path: str | os.PathLike, required: Sequence[str]
-) -> tuple[Path, int, list[str], list[tuple[int, list[str]]]]:
-    """Read a CSV table: header line number, header (checked for ``required``), non-blank rows with line numbers."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file does not exist" if not path.exists() else "is not a file")
-    try:
-        # utf-8-sig: spreadsheet exports put a byte-order mark before "seriesuid"
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(_numbered_rows(handle))
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"is not a text CSV file ({err.reason})") from err
-    except csv.Error as err:
-        raise InputError(path, f"is not a valid CSV file: {err}") from err
-    if not rows:
-        raise InputError(path, "is empty: expected a header line " + ",".join(required))
-    header_line, header = rows[0]
-    header = [column.strip() for column in header]
-    missing = [column for column in required if column not in header]
-    if missing:
-        raise InputError(
-            path,
-            f"line {header_line}: header {','.join(header)!r} lacks column(s) {', '.join(missing)} "
-            f"(expected {','.join(required)})",
-        )
-    duplicated = sorted({column for column in header if header.count(column) > 1})
-    if duplicated:
-        raise InputError(path, f"line {header_line}: header repeats column(s) {', '.join(duplicated)}")
-    return path, header_line, header, rows[1:]
+# the candidate table the segmentation bundle writes: results form plus size
+SEGMENTATION_CANDIDATE_COLUMNS: tuple[str, ...] = (*RESULTS_COLUMNS, "diameter_mm", "volume_mm3")
+
+# froc_curve.csv of the FROC report
+FROC_CURVE_COLUMNS: tuple[str, ...] = ("fp_per_scan", "sensitivity", "threshold")
+
+_CANDIDATE_NUMERIC = (*COORD_COLUMNS, "probability", "diameter_mm")
+
+Records = Iterable[Mapping[str, Any]]
+
+TableSource = str | os.PathLike | Records
 
 
-def _numbered_rows(handle: Any):
-    reader = csv.reader(handle)
-    for row in reader:
-        # csv.reader counts physical lines, so a quoted field spanning lines still reports where its row ends
-        if not row or all(not field.strip() for field in row):
-            continue
-        yield reader.line_num, row
-
-
-def _float_field(path: Path, line: int, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(path, f"line {line}: {column} is {text!r}, not a number") from None
-    if not math.isfinite(value):
-        raise InputError(path, f"line {line}: {column} is {text!r}, not a finite number")
-    return value
-
-
-def _typed_rows(
-    path: Path,
-    header: list[str],
-    rows: list[tuple[int, list[str]]],
-    float_columns: set[str],
-    int_columns: set[str],
-) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    for line, row in rows:
-        if len(row) != len(header):
-            raise InputError(
-                path, f"line {line}: expected {len(header)} fields ({','.join(header)}), found {len(row)}"
-            )
-        record: dict[str, Any] = {}
-        for column, raw in zip(header, row, strict=True):
-            text = raw.strip()
-            if column == "seriesuid":
-                if not text:
-                    raise InputError(path, f"line {line}: seriesuid is empty")
-                record[column] = text
-            elif column in float_columns:
-                record[column] = _float_field(path, line, column, text)
-            elif column in int_columns:
-                number = _float_field(path, line, column, text)
-                if number != int(number):
-                    raise InputError(path, f"line {line}: {column} is {text!r}, not an integer")
-                record[column] = int(number)
-            else:
-                # columns this project does not interpret travel along as text
-                record[column] = text
-        if record.get("diameter_mm", 0.0) < 0:
-            raise InputError(path, f"line {line}: diameter_mm is negative ({record['diameter_mm']})")
-        records.append(record)
-    return records
-
-
+# --------------------------------------------------------------------------------------------------
+# readers
+# --------------------------------------------------------------------------------------------------
 def read_annotations(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read a LUNA16 ``annotations.csv``: ``seriesuid,coordX,coordY,coordZ,diameter_mm``.
 
@@ -138,7 +84,8 @@ def read_annotations(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     Raises:
         InputError: the file is missing or empty, the header lacks a column, or a row has the wrong number
-            of fields, an empty seriesuid, or a value that is not a finite number (names the line).
+            of fields, an empty seriesuid, a value that is not a finite number or a negative diameter
+            (``"<file>: line N: <problem>"``).
 
     Examples:
         >>> rows = read_annotations("annotations.csv")  # doctest: +SKIP
@@ -146,8 +93,9 @@ def read_annotations(path: str | os.PathLike) -> list[dict[str, Any]]:
         {'seriesuid': '1.3.6.1.4.1.14519.5.2.1.6279.6001.1002...', 'coordX': -128.699, 'coordY': -175.319,
          'coordZ': -298.387, 'diameter_mm': 5.651}
     """
-    path, _, header, rows = _open_table(path, ANNOTATION_COLUMNS)
-    return _typed_rows(path, header, rows, {"coordX", "coordY", "coordZ", "diameter_mm"}, set())
+    numeric = (*COORD_COLUMNS, "diameter_mm")
+    table = read_table(path, ANNOTATION_COLUMNS, numeric, non_negative=["diameter_mm"], what="annotations")
+    return table.rows()
 
 
 def read_candidates(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -163,40 +111,39 @@ def read_candidates(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     Raises:
         InputError: the file is missing or empty, the header lacks a column (or has neither ``class``
-            nor ``probability``), or a row is malformed (names the line).
+            nor ``probability``), or a row is malformed (``"<file>: line N: <problem>"``).
 
     Examples:
         >>> rows = read_candidates("candidates_V2.csv")  # doctest: +SKIP
         >>> rows[0]["class"], rows[0]["coordZ"]  # doctest: +SKIP
         (0, -377.42)
     """
-    path, header_line, header, rows = _open_table(path, CANDIDATE_COLUMNS)
-    if "class" not in header and "probability" not in header:
-        raise InputError(
-            path,
-            f"line {header_line}: header {','.join(header)!r} has neither a 'class' nor a 'probability' column",
-        )
-    floats = {"coordX", "coordY", "coordZ", "probability", "diameter_mm"}
-    return _typed_rows(path, header, rows, floats, {"class"})
+    table = read_table(
+        path,
+        CANDIDATE_COLUMNS,
+        _CANDIDATE_NUMERIC,
+        integer=["class"],
+        non_negative=["diameter_mm"],
+        one_of=("class", "probability"),
+        what="candidates",
+    )
+    return table.rows()
 
 
-# --------------------------------------------------------------------------------------------------
-# inputs: candidate tables, scans, extra positives
-# --------------------------------------------------------------------------------------------------
 def read_candidates_lenient(path: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
-    """Read a candidates / results CSV, skipping malformed rows instead of failing on the first.
+    """Read a candidates / results CSV as :func:`read_candidates` does, skipping malformed rows.
 
     For inference on a user's table (the segmentation bundle's ``candidates.csv`` with
-    ``probability,diameter_mm`` columns, or a LUNA16 ``candidates.csv``): a row with the wrong number
-    of fields, an empty ``seriesuid`` or a coordinate that is not a finite number is reported and
-    skipped, the others are kept. Training uses the strict ``coords.read_candidates``.
+    ``probability,diameter_mm`` columns, or a LUNA16 ``candidates.csv``): a malformed row is reported and
+    skipped, the others are kept. Neither ``class`` nor ``probability`` is required. Training uses the
+    strict :func:`read_candidates`.
 
     Args:
         path: the CSV; needs the columns ``seriesuid,coordX,coordY,coordZ``.
 
     Returns:
-        ``(rows, problems)``: the good rows as ``coords.read_candidates`` returns them, each with its
-        ``line`` number added; and one message per skipped row.
+        ``(rows, problems)``: the good rows as :func:`read_candidates` returns them, each with its
+        ``line`` number added; and one ``"<file>: line N: <problem> (row skipped)"`` per skipped row.
 
     Raises:
         InputError: the file is missing, empty, not text, or its header lacks a required column.
@@ -204,259 +151,18 @@ def read_candidates_lenient(path: str | os.PathLike) -> tuple[list[dict[str, Any
     Examples:
         >>> rows, problems = read_candidates_lenient("candidates.csv")  # doctest: +SKIP
         >>> problems  # doctest: +SKIP
-        ['candidates.csv: line 7: coordY is 'abc', not a number (row skipped)']
+        ["candidates.csv: line 7: coordY is 'abc', not a number (row skipped)"]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file does not exist" if not path.exists() else "is not a file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            lines = [(reader.line_num, row) for row in reader if row and any(f.strip() for f in row)]
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"is not a text CSV file ({err.reason})") from err
-    except csv.Error as err:
-        raise InputError(path, f"is not a valid CSV file: {err}") from err
-    if not lines:
-        raise InputError(path, "is empty: expected a header line seriesuid,coordX,coordY,coordZ")
-    header = [h.strip() for h in lines[0][1]]
-    missing = [c for c in ("seriesuid", "coordX", "coordY", "coordZ") if c not in header]
-    if missing:
-        raise InputError(path, f"header {','.join(header)!r} lacks column(s) {', '.join(missing)}")
-    numeric = {"coordX", "coordY", "coordZ", "probability", "diameter_mm"}
-    rows: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for line, fields in lines[1:]:
-        problem = None
-        record: dict[str, Any] = {"line": line}
-        if len(fields) != len(header):
-            problem = f"expected {len(header)} fields, found {len(fields)}"
-        else:
-            for column, raw in zip(header, fields, strict=True):
-                text = raw.strip()
-                if column == "seriesuid":
-                    if not text:
-                        problem = "seriesuid is empty"
-                        break
-                    record[column] = text
-                elif column in numeric or column == "class":
-                    try:
-                        value = float(text)
-                    except ValueError:
-                        value = math.nan
-                    if not math.isfinite(value):
-                        problem = f"{column} is {text!r}, not a finite number"
-                        break
-                    record[column] = int(value) if column == "class" else value
-                else:
-                    record[column] = text
-        if problem is not None:
-            problems.append(f"{path}: line {line}: {problem} (row skipped)")
-        else:
-            rows.append(record)
-    return rows, problems
-
-
-LUNA16_ANNOTATION_COLUMNS: tuple[str, ...] = ("seriesuid", "coordX", "coordY", "coordZ", "diameter_mm")
-
-
-def _format_number(value: float) -> str:
-    # shortest text that reads back to the same float
-    return repr(float(value))
-
-
-def write_annotations_csv(
-    rows: Iterable[Mapping[str, Any]], path: str | os.PathLike, extra_columns: Sequence[str] = ()
-) -> Path:
-    """Write a LUNA16 ``annotations.csv``: ``seriesuid,coordX,coordY,coordZ,diameter_mm`` (LPS mm).
-
-    Args:
-        rows: mappings with at least the LUNA16 columns (extra keys are ignored unless named in
-            ``extra_columns``).
-        path: the CSV file.
-        extra_columns: more columns to write after the LUNA16 ones (e.g. ``("kind",)``).
-
-    Raises:
-        InputError: a row lacks a column or holds a non-finite coordinate; no file is written.
-
-    Examples:
-        >>> row = {"seriesuid": "1.2.3", "coordX": -128.7, "coordY": -175.3, "coordZ": -298.4, "diameter_mm": 5.65}
-        >>> write_annotations_csv([row], "/tmp/lungcad_example_annotations.csv").read_text().splitlines()[1]
-        '1.2.3,-128.7,-175.3,-298.4,5.65'
-    """
-    columns = list(LUNA16_ANNOTATION_COLUMNS) + [
-        c for c in extra_columns if c not in LUNA16_ANNOTATION_COLUMNS
-    ]
-    table = []
-    for n, row in enumerate(rows, start=1):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise InputError(path, f"row {n} lacks {', '.join(missing)}")
-        out = [str(row["seriesuid"])]
-        for c in ("coordX", "coordY", "coordZ", "diameter_mm"):
-            try:
-                v = float(row[c])
-            except (TypeError, ValueError) as exc:
-                raise InputError(path, f"row {n}: {c} is not a number ({row[c]!r})") from exc
-            if not math.isfinite(v):
-                raise InputError(path, f"row {n}: {c} is not finite ({v})")
-            out.append(_format_number(v))
-        out += [str(row[c]) for c in columns[len(LUNA16_ANNOTATION_COLUMNS) :]]
-        table.append(out)
-    with atomic_file(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(table)
-    return Path(path)
-
-
-def write_candidates_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write a LUNA16 ``candidates.csv`` (``seriesuid,coordX,coordY,coordZ,class``, then ``kind``), atomically."""
-    path = Path(path)
-    columns = ["seriesuid", "coordX", "coordY", "coordZ", "class"]
-    extra = [k for k in ("kind",) if any(k in r for r in rows)]
-    with atomic_file(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(",".join(columns + extra) + "\n")
-            for r in rows:
-                values = [str(r["seriesuid"]), repr(float(r["coordX"])), repr(float(r["coordY"])),
-                          repr(float(r["coordZ"])), str(int(r["class"]))] + [str(r.get(k, "")) for k in extra]  # fmt: skip
-                fh.write(",".join(values) + "\n")
-    return path
-
-
-RESULTS_COLUMNS: tuple[str, ...] = ("seriesuid", "coordX", "coordY", "coordZ", "probability")
-
-
-_COORDS = ("coordX", "coordY", "coordZ")
-
-
-Records = Iterable[Mapping[str, Any]]
-
-
-TableSource = str | os.PathLike | Records
-
-
-# --------------------------------------------------------------------------------------------------
-# reading inputs
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class _Table:
-    """Columns of a LUNA16 CSV: ids, centres (N, 3) in mm, and one value column (diameter or probability)."""
-
-    source: str
-    uids: list[str]
-    xyz: np.ndarray
-    value: np.ndarray
-
-
-def _to_float_column(
-    values: Sequence[str], column: str, table_lines: np.ndarray | None, path: Path
-) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except ValueError:
-        arr = None
-    if arr is None:
-        # the fast conversion failed somewhere: find the first offending row to name its line
-        for row, text in enumerate(values):
-            try:
-                float(text)
-            except ValueError:
-                line = int(table_lines[row]) if table_lines is not None else row + 2
-                raise InputError(path, f"line {line}: {column} is not a number: {text!r}") from None
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        row = int(bad[0])
-        line = int(table_lines[row]) if table_lines is not None else row + 2
-        raise InputError(path, f"line {line}: {column} is not finite: {values[row]!r}")
-    return arr
-
-
-def _read_csv_table(path: str | os.PathLike, value_column: str, what: str) -> _Table:
-    # csv + numpy rather than a row-by-row dict reader: 750k LUNA16 candidates parse in about two seconds,
-    # and every error can name its line
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, f"{what} file not found")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise InputError(path, f"not a readable CSV file ({err})") from None
-    if not rows or not any(name.strip() for name in rows[0]):
-        raise InputError(path, f"empty {what} file: the first line must be a header naming the columns")
-    header = [name.strip() for name in rows[0]]
-    wanted = ("seriesuid", *_COORDS, value_column)
-    missing = [name for name in wanted if name not in header]
-    if missing:
-        raise InputError(
-            path, f"line 1: missing column(s) {', '.join(missing)} (header is {','.join(header)!r})"
-        )
-    col = {name: header.index(name) for name in wanted}
-    n_fields = max(col.values()) + 1
-    data = rows[1:]
-    lines = None
-    if any(not row for row in data):  # csv yields [] for a blank line: skip those, keep line numbers
-        kept = [i for i, row in enumerate(data) if row]
-        data = [data[i] for i in kept]
-        lines = np.asarray(kept, dtype=np.int64) + 2
-    lengths = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
-    short = np.flatnonzero(lengths < n_fields)
-    if short.size:
-        i = int(short[0])
-        line = int(lines[i]) if lines is not None else i + 2
-        raise InputError(path, f"line {line}: {lengths[i]} field(s), the header needs at least {n_fields}")
-
-    def column(name: str) -> list[str]:
-        return list(map(itemgetter(col[name]), data))
-
-    uids = [uid.strip() for uid in column("seriesuid")]
-    for i, uid in enumerate(uids):
-        if not uid:
-            line = int(lines[i]) if lines is not None else i + 2
-            raise InputError(path, f"line {line}: empty seriesuid")
-    xyz = np.empty((len(data), 3), dtype=np.float64)
-    for axis, name in enumerate(_COORDS):
-        xyz[:, axis] = _to_float_column(column(name), name, lines, path)
-    value = _to_float_column(column(value_column), value_column, lines, path)
-    return _Table(str(path), uids, xyz, value)
-
-
-def _records_table(records: Records, value_column: str, what: str) -> _Table:
-    source = f"<{what}>"
-    uids: list[str] = []
-    rows: list[tuple[float, float, float, float]] = []
-    for i, rec in enumerate(records):
-        try:
-            uid = str(rec["seriesuid"]).strip()
-            vals = (
-                float(rec["coordX"]),
-                float(rec["coordY"]),
-                float(rec["coordZ"]),
-                float(rec[value_column]),
-            )
-        except KeyError as err:
-            raise InputError(source, f"row {i}: missing key {err.args[0]!r}") from None
-        except (TypeError, ValueError) as err:
-            raise InputError(source, f"row {i}: not a number ({err})") from None
-        if not uid:
-            raise InputError(source, f"row {i}: empty seriesuid")
-        if not all(math.isfinite(v) for v in vals):
-            raise InputError(source, f"row {i}: coordinates and {value_column} must be finite, got {vals}")
-        uids.append(uid)
-        rows.append(vals)
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    return _Table(source, uids, arr[:, :3].copy(), arr[:, 3].copy())
-
-
-def _load_table(source: TableSource | _Table, value_column: str, what: str) -> _Table:
-    if isinstance(source, _Table):
-        return source
-    if isinstance(source, (str, os.PathLike)):
-        return _read_csv_table(source, value_column, what)
-    return _records_table(source, value_column, what)
+    table = read_table(
+        path,
+        CANDIDATE_COLUMNS,
+        _CANDIDATE_NUMERIC,
+        integer=["class"],
+        non_negative=["diameter_mm"],
+        on_bad_row="skip",
+        what="candidates",
+    )
+    return table.rows(with_line=True), table.problems
 
 
 def read_seriesuids(source: str | os.PathLike | Iterable[str]) -> list[str]:
@@ -480,26 +186,16 @@ def read_seriesuids(source: str | os.PathLike | Iterable[str]) -> list[str]:
         ['1.3.6.1.4.1.14519.5.2.1.6279.6001.100225287222365663678666836860']
     """
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(path, "seriesuids file not found")
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as fh:
-                rows = list(csv.reader(fh))
-        except (UnicodeDecodeError, csv.Error) as err:
-            raise InputError(path, f"not a readable CSV file ({err})") from None
-        where = str(path)
-        numbered = [(n, row[0].strip()) for n, row in enumerate(rows, start=1) if row and row[0].strip()]
+        where, label = os.fspath(source), "line"
+        numbered = [(n, row[0].strip()) for n, row in read_csv_rows(source, "seriesuids") if row[0].strip()]
         if numbered and numbered[0][1].lower() == "seriesuid":
             numbered = numbered[1:]
-        label = "line"
     else:
-        where = "<seriesuids>"
+        where, label = "<seriesuids>", "item"
         numbered = [(n, str(uid).strip()) for n, uid in enumerate(source)]
-        label = "item"
         empty = [n for n, uid in numbered if not uid]
         if empty:
-            raise InputError(where, f"{label} {empty[0]}: empty seriesuid")
+            raise InputError(where, f"{label} {empty[0]}: seriesuid is empty")
     seen: dict[str, int] = {}
     for n, uid in numbered:
         if uid in seen:
@@ -510,15 +206,84 @@ def read_seriesuids(source: str | os.PathLike | Iterable[str]) -> list[str]:
     return list(seen)
 
 
+@dataclass
+class PointTable:
+    """A LUNA16 table as columns: ids, centres ``(N, 3)`` in LPS mm, one value (diameter or probability)."""
+
+    source: str
+    uids: list[str]
+    xyz: np.ndarray
+    value: np.ndarray
+
+
+def read_point_table(source: TableSource, value_column: str, what: str) -> PointTable:
+    """Read annotations (``value_column="diameter_mm"``) or results (``"probability"``) as columns.
+
+    What the FROC evaluation reads: a CSV path, checked as :func:`read_table` checks it, or rows in memory
+    (``"<what>: row i: <problem>"``). Negative diameters are kept (LUNA16 writes -1 for "unknown").
+
+    Args:
+        source: CSV path, or mappings with ``seriesuid, coordX, coordY, coordZ`` and ``value_column``.
+        value_column: the one value column needed.
+        what: what the table holds, for messages (``"annotations"``, ``"results"``).
+
+    Examples:
+        >>> table = read_point_table(
+        ...     [{"seriesuid": "1.2", "coordX": 1, "coordY": 2, "coordZ": 3, "probability": 0.5}], "probability", "results"
+        ... )
+        >>> table.source, table.xyz.tolist(), table.value.tolist()
+        ('<results>', [[1.0, 2.0, 3.0]], [0.5])
+    """
+    required = (*CANDIDATE_COLUMNS, value_column)
+    numeric = (*COORD_COLUMNS, value_column)
+    if isinstance(source, (str, os.PathLike)):
+        table = read_table(source, required, numeric, what=what)
+        xyz = np.stack([table.columns[c] for c in COORD_COLUMNS], axis=1).reshape(-1, 3)
+        return PointTable(str(table.path), list(table.columns["seriesuid"]), xyz, table.columns[value_column])
+    rows = check_records(source, required, numeric, source=f"<{what}>")
+    values = np.array([[float(row[c]) for c in numeric] for row in rows], dtype=np.float64).reshape(-1, 4)
+    uids = [str(row["seriesuid"]).strip() for row in rows]
+    return PointTable(f"<{what}>", uids, values[:, :3].copy(), values[:, 3].copy())
+
+
 # --------------------------------------------------------------------------------------------------
-# writing
+# writers
 # --------------------------------------------------------------------------------------------------
-def _format_value(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))  # shortest text that reads back to the same double
-    if isinstance(value, (np.integer,)):
-        return str(int(value))
-    return "" if value is None else str(value)
+def write_annotations_csv(
+    rows: Iterable[Mapping[str, Any]], path: str | os.PathLike, extra_columns: Sequence[str] = ()
+) -> Path:
+    """Write a LUNA16 ``annotations.csv``: ``seriesuid,coordX,coordY,coordZ,diameter_mm`` (LPS mm), atomically.
+
+    Args:
+        rows: mappings with at least the LUNA16 columns (extra keys are ignored unless named in
+            ``extra_columns``).
+        path: the CSV file.
+        extra_columns: more columns to write after the LUNA16 ones (e.g. ``("kind",)``); every row needs them.
+
+    Raises:
+        InputError: a row lacks a column or holds a non-finite coordinate or a negative diameter; no
+            file is written.
+
+    Examples:
+        >>> row = {"seriesuid": "1.2.3", "coordX": -128.7, "coordY": -175.3, "coordZ": -298.4, "diameter_mm": 5.65}
+        >>> write_annotations_csv([row], "/tmp/lungcad_example_annotations.csv").read_text().splitlines()[1]
+        '1.2.3,-128.7,-175.3,-298.4,5.65'
+    """
+    columns = [*ANNOTATION_COLUMNS, *(c for c in extra_columns if c not in ANNOTATION_COLUMNS)]
+    numeric = (*COORD_COLUMNS, "diameter_mm")
+    return write_table(rows, path, columns, numeric=numeric, non_negative=["diameter_mm"])
+
+
+def write_candidates_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Write a LUNA16 ``candidates.csv`` (``seriesuid,coordX,coordY,coordZ,class``, then ``kind``), atomically.
+
+    ``kind`` is written when any row has it (empty where a row has none).
+
+    Raises:
+        InputError: a row lacks a column, holds a non-finite coordinate or a class that is not an integer.
+    """
+    columns = [*LABELLED_CANDIDATE_COLUMNS, *(k for k in ("kind",) if any(k in r for r in rows))]
+    return write_table(rows, path, columns, LABELLED_CANDIDATE_COLUMNS, COORD_COLUMNS, integer=["class"])
 
 
 def write_results_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
@@ -544,35 +309,32 @@ def write_results_csv(rows: Iterable[Mapping[str, Any]], path: str | os.PathLike
         ...       "coordX": -128.7, "coordY": -175.3, "coordZ": -298.4, "probability": 0.93, "diameter_mm": 5.7}],
         ...     "results.csv")
     """
-    path = Path(path)
     rows = list(rows)
-    columns = list(RESULTS_COLUMNS)
-    extras: dict[str, None] = {}
-    for i, row in enumerate(rows):
-        for key in RESULTS_COLUMNS:
-            if key not in row:
-                raise InputError(
-                    path, f"row {i}: missing {key!r}; LUNA16 results need {','.join(RESULTS_COLUMNS)}"
-                )
-        for key in ("coordX", "coordY", "coordZ", "probability"):
-            try:
-                value = float(row[key])
-            except (TypeError, ValueError):
-                raise InputError(path, f"row {i}: {key} is not a number: {row[key]!r}") from None
-            if not math.isfinite(value):
-                raise InputError(path, f"row {i}: {key} is not finite: {row[key]!r}")
-        if not str(row["seriesuid"]).strip():
-            raise InputError(path, f"row {i}: empty seriesuid")
-        for key in row:
-            if key not in RESULTS_COLUMNS:
-                extras.setdefault(key, None)
-    if "diameter_mm" in extras:
-        columns.append("diameter_mm")
+    extras = dict.fromkeys(key for row in rows for key in row if key not in RESULTS_COLUMNS)
+    columns = [*RESULTS_COLUMNS, *(["diameter_mm"] if "diameter_mm" in extras else [])]
     columns += [key for key in extras if key != "diameter_mm"]
+    return write_table(rows, path, columns, RESULTS_COLUMNS, (*COORD_COLUMNS, "probability"))
+
+
+def write_seriesuids(uids: Iterable[str], path: str | os.PathLike) -> Path:
+    """Write a LUNA16 ``seriesuids.csv`` (one id per line, no header), atomically.
+
+    Raises:
+        InputError: an id is empty or listed twice (as :func:`read_seriesuids` would refuse it).
+
+    Examples:
+        >>> write_seriesuids(["1.2.3", "1.2.4"], "/tmp/lungcad_example_seriesuids.csv").read_text()
+        '1.2.3\\n1.2.4\\n'
+    """
+    path = Path(path)
+    listed = [str(uid).strip() for uid in uids]
+    seen: dict[str, int] = {}
+    for i, uid in enumerate(listed):
+        if not uid:
+            raise InputError(path, f"row {i}: seriesuid is empty")
+        if uid in seen:
+            raise InputError(path, f"row {i}: seriesuid {uid} already listed on row {seen[uid]}")
+        seen[uid] = i
     with atomic_file(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_format_value(row.get(key)) for key in columns])
+        tmp.write_text("".join(f"{uid}\n" for uid in listed), encoding="utf-8")
     return path

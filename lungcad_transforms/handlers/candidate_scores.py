@@ -8,15 +8,17 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from ignite.engine import Engine, Events
 from ignite.metrics import Metric
+from monai.utils import convert_to_numpy
 
-from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
-from lungcad_transforms.transforms.spatial.functional import _np
 from lungcad_transforms.utils.atomic import atomic_file
+
+if TYPE_CHECKING:  # the dataset (an app) is only named in annotations: handlers sit below apps
+    from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +34,9 @@ def _batch_scores(engine: Any) -> tuple[list[int], list[float]]:
 
     def collect(items: Any, key: str) -> list[Any]:
         if isinstance(items, Mapping):
-            return list(_np(items[key]).reshape(-1))
+            return list(convert_to_numpy(items[key]).reshape(-1))
         return [
-            (_np(item[key]).reshape(-1)[0] if isinstance(item[key], torch.Tensor) else item[key])
+            (convert_to_numpy(item[key]).reshape(-1)[0] if isinstance(item[key], torch.Tensor) else item[key])
             for item in items
         ]
 

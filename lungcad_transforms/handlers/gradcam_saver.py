@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from monai.data.utils import affine_to_spacing
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.handlers.candidate_scores import CandidateScoresHandler
 from lungcad_transforms.utils.atomic import atomic_file
@@ -119,8 +121,8 @@ class GradCAMSaver(CandidateScoresHandler):
             geometry = self.dataset.scan_geometry[uid]
             image = load_image({"image": geometry["image"], "seriesuid": uid})
             scan_affine = np.asarray(image.affine, dtype=np.float64)
-            hu = np.asarray(image[0].detach().cpu())
-            spacing = np.linalg.norm(scan_affine[:3, :3], axis=0)
+            hu = convert_to_numpy(image[0])
+            spacing = affine_to_spacing(scan_affine, r=3, suppress_zeros=False)
             patches = torch.as_tensor(self.dataset.patches[indices].astype(np.float32), device=device)
             maps = cam(patches).cpu().numpy()[:, 0]
             for n, (index, heat) in enumerate(zip(indices, maps, strict=True)):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import MetaTensor
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.data.datasets import SkipBadScansDataset
 from lungcad_transforms.errors import InputError
@@ -110,10 +111,10 @@ class NoduleCandidatesHandler:
         if self.rows:
             write_results_csv(self.rows, self.csv_path)
         else:  # header only: a run without candidates still leaves a valid LUNA16 results file
-            from lungcad_transforms.transforms.post.functional import CANDIDATE_COLUMNS
+            from lungcad_transforms.data.tables import SEGMENTATION_CANDIDATE_COLUMNS
 
             with atomic_file(self.csv_path) as tmp:
-                tmp.write_text(",".join(CANDIDATE_COLUMNS) + "\n", encoding="utf-8")
+                tmp.write_text(",".join(SEGMENTATION_CANDIDATE_COLUMNS) + "\n", encoding="utf-8")
 
     def _finish(self, engine: Any) -> None:
         self._write_csv()
@@ -175,7 +176,7 @@ class NoduleCandidatesHandler:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
+        value = convert_to_numpy(value)
     if isinstance(value, np.ndarray):
         return value.tolist() if value.size != 1 else float(value.reshape(-1)[0])
     if isinstance(value, (np.floating, float)):

@@ -10,6 +10,9 @@ _NAMES = {
     "MISSING_DIAMETER_MM": "lungcad_transforms.metrics.froc",
     "FROCResult": "lungcad_transforms.metrics.froc",
     "froc_score": "lungcad_transforms.metrics.froc",
+    "scan_indices": "lungcad_transforms.metrics.froc_matching",
+    "hits_within_radius": "lungcad_transforms.metrics.froc_matching",
+    "cap_per_scan": "lungcad_transforms.metrics.froc_matching",
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)

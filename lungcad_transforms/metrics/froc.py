@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from lungcad_transforms.data.tables import TableSource, _load_table, read_seriesuids
+from lungcad_transforms.data.tables import TableSource, read_point_table, read_seriesuids
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.metrics.froc_matching import cap_per_scan, hits_within_radius, scan_indices
 
 __all__ = ["FROC_FP_RATES", "MAX_CANDIDATES_PER_SCAN", "MISSING_DIAMETER_MM", "FROCResult", "froc_score"]
 
@@ -25,79 +26,9 @@ MAX_CANDIDATES_PER_SCAN = 100
 MISSING_DIAMETER_MM = 10.0
 
 
-# pairs (finding, candidate) compared at once while matching: bounds memory to ~200 MB on any input
-_MAX_PAIRS_PER_CHUNK = 4_000_000
-
-
 # --------------------------------------------------------------------------------------------------
-# matching and the FROC curve
+# the FROC curve
 # --------------------------------------------------------------------------------------------------
-def _scan_codes(uids: Sequence[str], index: Mapping[str, int]) -> np.ndarray:
-    return np.fromiter((index.get(uid, -1) for uid in uids), dtype=np.int64, count=len(uids))
-
-
-def _match_pairs(
-    cand_scan: np.ndarray,
-    cand_xyz: np.ndarray,
-    find_scan: np.ndarray,
-    find_xyz: np.ndarray,
-    find_r2: np.ndarray,
-    n_scans: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """All (candidate, finding) pairs in the same scan with squared distance < squared radius.
-
-    Done by hand (not a KD-tree) because the rule is a strict ``<`` on the same floating sums as the
-    official script, and findings are few per scan: comparing each finding with its scan's candidates
-    is a few million pairs on LUNA16, processed in bounded chunks.
-    """
-    order = np.argsort(cand_scan, kind="stable")
-    sorted_scan = cand_scan[order]
-    scans = np.arange(n_scans)
-    starts = np.searchsorted(sorted_scan, scans, side="left")
-    counts = np.searchsorted(sorted_scan, scans, side="right") - starts
-    per_finding = counts[find_scan]
-    cum = np.cumsum(per_finding)
-    hit_cand: list[np.ndarray] = []
-    hit_find: list[np.ndarray] = []
-    f0, n_find = 0, len(find_scan)
-    while f0 < n_find:
-        base = cum[f0 - 1] if f0 else 0
-        f1 = max(f0 + 1, int(np.searchsorted(cum, base + _MAX_PAIRS_PER_CHUNK, side="right")))
-        f1 = min(f1, n_find)
-        chunk = np.arange(f0, f1)
-        n_pairs = per_finding[chunk]
-        f_rep = np.repeat(chunk, n_pairs)
-        within = np.arange(int(n_pairs.sum())) - np.repeat(np.cumsum(n_pairs) - n_pairs, n_pairs)
-        c = order[starts[find_scan[f_rep]] + within]
-        # same order of operations as the script (x, then y, then z) so the strict boundary agrees bit for bit
-        d = cand_xyz[c] - find_xyz[f_rep]
-        d2 = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
-        hit = d2 < find_r2[f_rep]
-        hit_cand.append(c[hit])
-        hit_find.append(f_rep[hit])
-        f0 = f1
-    if not hit_cand:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(hit_cand), np.concatenate(hit_find)
-
-
-def _cap_per_scan(scan: np.ndarray, prob: np.ndarray, n_scans: int, max_per_scan: int) -> np.ndarray:
-    """Keep-mask of the LUNA16 rule: in a scan with more than ``max_per_scan`` candidates, keep those
-    strictly more probable than its ``max_per_scan + 1``-th highest probability."""
-    keep = np.ones(len(scan), dtype=bool)
-    if max_per_scan <= 0 or len(scan) == 0:
-        return keep
-    counts = np.bincount(scan, minlength=n_scans)
-    crowded = counts > max_per_scan
-    if not crowded.any():
-        return keep
-    order = np.lexsort((-prob, scan))  # by scan, most probable first
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    threshold = np.full(n_scans, -np.inf)
-    threshold[crowded] = prob[order[starts[crowded] + max_per_scan]]
-    return prob > threshold[scan]
-
-
 @dataclass
 class _FrocEntries:
     """What the FROC curve is built from: one score per detected nodule (positive) and per false positive."""
@@ -312,14 +243,14 @@ def froc_score(
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     uids = read_seriesuids(seriesuids)
-    ann = _load_table(annotations, "diameter_mm", "annotations")
-    res = _load_table(results, "probability", "results")
-    exc = _load_table(excluded, "diameter_mm", "excluded annotations") if excluded is not None else None
+    ann = read_point_table(annotations, "diameter_mm", "annotations")
+    res = read_point_table(results, "probability", "results")
+    exc = read_point_table(excluded, "diameter_mm", "excluded annotations") if excluded is not None else None
     n_scans = len(uids)
     index = {uid: i for i, uid in enumerate(uids)}
 
     # findings of listed scans: included nodules first, then excluded ones
-    ann_scan = _scan_codes(ann.uids, index)
+    ann_scan = scan_indices(ann.uids, index)
     ann_listed = ann_scan >= 0
     n_included = int(ann_listed.sum())
     if n_included == 0:
@@ -331,7 +262,7 @@ def froc_score(
     find_xyz = [ann.xyz[ann_listed]]
     find_diam = [ann.value[ann_listed]]
     if exc is not None:
-        exc_scan = _scan_codes(exc.uids, index)
+        exc_scan = scan_indices(exc.uids, index)
         exc_listed = exc_scan >= 0
         find_scan.append(exc_scan[exc_listed])
         find_xyz.append(exc.xyz[exc_listed])
@@ -343,14 +274,14 @@ def froc_score(
     f_r2 = (f_diam / 2.0) * (f_diam / 2.0)
     f_included = np.arange(len(f_scan)) < n_included
 
-    res_scan = _scan_codes(res.uids, index)
+    res_scan = scan_indices(res.uids, index)
     res_listed = res_scan >= 0
     c_scan = res_scan[res_listed]
     c_xyz = res.xyz[res_listed]
     c_prob = res.value[res_listed]
     n_cand = len(c_scan)
 
-    hit_c, hit_f = _match_pairs(c_scan, c_xyz, f_scan, f_xyz, f_r2, n_scans)
+    hit_c, hit_f = hits_within_radius(c_scan, c_xyz, f_scan, f_xyz, f_r2, n_scans)
     hit_included = f_included[hit_f]
     on_nodule = np.zeros(n_cand, dtype=bool)
     on_nodule[hit_c[hit_included]] = True
@@ -359,7 +290,7 @@ def froc_score(
     ignored = on_excluded & ~on_nodule
     auc = _roc_auc(c_prob[~ignored], on_nodule[~ignored])
 
-    kept = _cap_per_scan(c_scan, c_prob, n_scans, max_candidates_per_scan)
+    kept = cap_per_scan(c_scan, c_prob, n_scans, max_candidates_per_scan)
     # a nodule's score: the most probable kept candidate hitting it
     nodule_hits = hit_included & kept[hit_c]
     nod_score = np.full(n_included, -np.inf)

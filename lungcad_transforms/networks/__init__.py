@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
+    "CTGANGenerator": "lungcad_transforms.networks.nets.ctgan",
     "GradualIntegrationStream": "lungcad_transforms.networks.nets.mgicnn",
     "MGICNN": "lungcad_transforms.networks.nets.mgicnn",
+    "ResSEBlock": "lungcad_transforms.networks.nets.res_se_net",
+    "ResSENet": "lungcad_transforms.networks.nets.res_se_net",
     "Small3DCNN": "lungcad_transforms.networks.nets.small3dcnn",
     "UNetSimCLR": "lungcad_transforms.networks.nets.unet_simclr",
     "TwoViewContrastiveLoss": "lungcad_transforms.networks.nets.unet_simclr",

@@ -7,9 +7,8 @@ import importlib
 _NAMES = {
     "atomic_file": "lungcad_transforms.utils.atomic",
     "atomic_dir": "lungcad_transforms.utils.atomic",
-    "require_trained_model": "lungcad_transforms.utils.checkpoint",
-    "TRAIN_COMMAND": "lungcad_transforms.utils.checkpoint",
     "require_checkpoint": "lungcad_transforms.utils.checkpoint",
+    "load_checkpoint": "lungcad_transforms.utils.checkpoint",
     "dataset_lock": "lungcad_transforms.utils.locks",
 }
 _SUBPACKAGES = ()

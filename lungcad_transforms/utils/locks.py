@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from filelock import FileLock
+
 __all__ = ["dataset_lock"]
 
 
@@ -14,19 +16,14 @@ __all__ = ["dataset_lock"]
 def dataset_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock for ``path`` (a sibling ``.<name>.lock`` file) across processes.
 
-    POSIX ``fcntl.flock``; on systems without it (Windows) the block runs unlocked, which is only unsafe
-    when several processes create the same dataset at once.
+    The DDP ranks of one run all call the dataset builder: the first one builds, the others wait and then
+    find the dataset complete. ``filelock.FileLock`` works on POSIX and Windows.
+
+    Examples:
+        >>> with dataset_lock("/tmp/lungcad_data/phantoms"):  # doctest: +SKIP
+        ...     build_if_missing("/tmp/lungcad_data/phantoms")
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    with FileLock(path.parent / f".{path.name}.lock"):
         yield
-        return
-    with open(path.parent / f".{path.name}.lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from lungcad_transforms.data.csv_table import write_table
+from lungcad_transforms.data.tables import FROC_CURVE_COLUMNS
 from lungcad_transforms.metrics.froc import FROCResult, _interp_at
 from lungcad_transforms.utils.atomic import atomic_file
 
@@ -93,13 +94,9 @@ def save_froc_report(result: FROCResult, out_dir: str | os.PathLike, title: str 
     paths = {"json": out / "froc.json", "curve": out / "froc_curve.csv", "png": out / "froc.png"}
     with atomic_file(paths["json"]) as tmp:
         tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    with atomic_file(paths["curve"]) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(["fp_per_scan", "sensitivity", "threshold"])
-            for fp, sens, thr in zip(
-                result.curve_fp_rate, result.curve_sensitivity, result.curve_threshold, strict=True
-            ):
-                writer.writerow([repr(float(fp)), repr(float(sens)), repr(float(thr))])
+    # not declared numeric: the first threshold is +inf (the curve's origin), written as "inf"
+    curve = zip(result.curve_fp_rate, result.curve_sensitivity, result.curve_threshold, strict=True)
+    rows = [dict(zip(FROC_CURVE_COLUMNS, map(float, point), strict=True)) for point in curve]
+    write_table(rows, paths["curve"], FROC_CURVE_COLUMNS)
     _plot_froc(result, paths["png"], title)
     return paths

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from monai.data.utils import affine_to_spacing
+from monai.utils import convert_to_numpy
 
-from lungcad_transforms.data.image_writer import _to_numpy, save_nifti
+from lungcad_transforms.data.image_writer import write_image
 from lungcad_transforms.utils.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
@@ -62,16 +64,18 @@ def run_demo(out_dir: str | os.PathLike, seed: int = 0) -> dict[str, Path]:
 
     (entry,) = find_images(dicom_dir)
     image = load_image(entry)
-    mask = _to_numpy(LungMask(dilation_mm=0.0)(image))[0] > 0
-    truth = _to_numpy(load_image(os.fspath(truth_path)))[0] > 0
+    mask = convert_to_numpy(LungMask(dilation_mm=0.0)(image))[0] > 0
+    truth = convert_to_numpy(load_image(os.fspath(truth_path)))[0] > 0
     dice = 2.0 * np.count_nonzero(mask & truth) / max(np.count_nonzero(mask) + np.count_nonzero(truth), 1)
-    mask_path = save_nifti(mask, _to_numpy(image.affine), out / "lung_mask.nii.gz")
-    spacing = tuple(float(s) for s in _to_numpy(image.pixdim)[:3])
+    # on the DICOM series' own grid, so the mask overlays the written study voxel by voxel
+    mask_path = write_image(mask, out / "lung_mask.nii.gz", like=image, dtype=np.uint8)
+    affine = convert_to_numpy(image.affine, dtype=np.float64)
+    spacing = tuple(float(s) for s in affine_to_spacing(affine, r=3))
     # planes through the first nodule: shows that the mask keeps the nodules inside the lung
-    nodule_voxel = np.floor(world_to_voxel([phantom.nodules[0].center_lps], _to_numpy(image.affine))[0] + 0.5)
+    nodule_voxel = np.floor(world_to_voxel([phantom.nodules[0].center_lps], affine)[0] + 0.5)
     png = save_montage(
         out / "lung_mask.png",
-        _to_numpy(image)[0],
+        convert_to_numpy(image)[0],
         mask,
         center=nodule_voxel.astype(int),
         spacing=spacing,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from monai.data.utils import affine_to_spacing
+from monai.utils import convert_to_numpy
 
-from lungcad_transforms.data.image_writer import _to_numpy, save_nifti
+from lungcad_transforms.data.image_writer import write_image
 from lungcad_transforms.errors import InputError
 
 __all__ = ["LungMaskResult", "mask_lungs_file"]
@@ -29,6 +31,9 @@ def mask_lungs_file(
 ) -> LungMaskResult:
     """Mask the lungs of one CT scan (DICOM series folder or image file) and write the mask as NIfTI.
 
+    The mask is written on the input's own voxel grid (shape, affine and axis order of the file given,
+    or for DICOM of the series as ITK orders it), so it overlays the scan voxel by voxel.
+
     Examples:
         >>> mask_lungs_file("LIDC-IDRI-0003/series", "/tmp/lungs.nii.gz").volume_ml  # doctest: +SKIP
         412.7
@@ -43,8 +48,8 @@ def mask_lungs_file(
         raise InputError(output_path, "output must be a NIfTI file ending in .nii or .nii.gz")
     image = load_image(os.fspath(input_path))
     mask = LungMask(threshold=threshold_hu, dilation_mm=dilation_mm)(image)
-    mask_np = _to_numpy(mask)[0] > 0
-    save_nifti(mask_np, _to_numpy(image.affine), output_path)
-    voxel_ml = float(np.prod(_to_numpy(image.pixdim)[:3])) / 1000.0
+    mask_np = convert_to_numpy(mask)[0] > 0
+    write_image(mask_np, output_path, like=image, dtype=np.uint8)
+    voxel_ml = float(np.prod(affine_to_spacing(convert_to_numpy(image.affine), r=3))) / 1000.0
     n_components = int(cc3d.connected_components(mask_np, connectivity=26, return_N=True)[1])
     return LungMaskResult(output_path, float(mask_np.sum()) * voxel_ml, n_components)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import MetaTensor
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.data.datasets import _with_seriesuid, resolve_scans
 from lungcad_transforms.data.tables import read_candidates_lenient
@@ -24,7 +25,6 @@ from lungcad_transforms.transforms.spatial.functional import (
     DEFAULT_SCALES_MM,
     PATCH_KEYS,
     _check_scales,
-    _np,
     extract_multiscale_patches,
 )
 from lungcad_transforms.utils.atomic import atomic_file
@@ -275,7 +275,7 @@ class MultiScalePatchDataset(torch.utils.data.Dataset):
         from lungcad_transforms.data.image_reader import load_image
 
         image = load_image(scan)
-        affine = _np(image.affine).astype(np.float64)
+        affine = convert_to_numpy(image.affine, dtype=np.float64)
         shape = tuple(int(s) for s in image.shape[1:])
         self.scan_geometry[str(scan["seriesuid"])] = {
             "affine": affine,
@@ -352,7 +352,7 @@ class MultiScalePatchDataset(torch.utils.data.Dataset):
                 raise InputError(source, f"extra positive patches unreadable: {err}") from err
         else:
             try:
-                arrays = [np.asarray(_np(entry[k]), dtype=np.float32) for k in PATCH_KEYS]
+                arrays = [convert_to_numpy(entry[k], dtype=np.float32) for k in PATCH_KEYS]
             except KeyError as err:
                 raise InputError(source, f"extra positive entry lacks {err}") from err
         arrays = [a[None] if a.ndim == 3 else a for a in arrays]

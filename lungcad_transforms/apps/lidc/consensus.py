@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.apps.lidc.geometry import SliceGeometry, read_slice_geometry
 from lungcad_transforms.apps.lidc.xml import LidcContour, LidcMark, read_lidc_xml
@@ -236,9 +237,7 @@ def lidc_consensus(
         from lungcad_transforms.data.image_reader import load_image
 
         image = load_image(os.fspath(series_dir))
-    affine = np.asarray(
-        image.affine.detach().cpu().numpy() if hasattr(image.affine, "detach") else image.affine
-    )
+    affine = convert_to_numpy(image.affine)
     spatial_shape = tuple(int(s) for s in image.shape[-3:])
     votes_volume = np.zeros(spatial_shape, dtype=np.uint16)  # reused per nodule, kept small (uint16)
     labels = np.zeros(spatial_shape, dtype=np.uint16)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from lungcad_transforms.apps.lidc.xml import LidcContour
+from lungcad_transforms.data.dicom import dicom_series_slices
 from lungcad_transforms.errors import InputError
 
 __all__ = ["SliceGeometry", "read_slice_geometry"]
@@ -84,60 +84,38 @@ class SliceGeometry:
 def read_slice_geometry(series_dir: str | os.PathLike, series_uid: str | None = None) -> SliceGeometry:
     """Read the per-slice geometry of a DICOM series from its headers (pixel data is not read).
 
+    The slices are grouped, ordered and checked by :func:`~lungcad_transforms.data.dicom.dicom_series_slices`,
+    the same code (and tolerances) that picks the files :func:`~lungcad_transforms.data.load_image` loads,
+    so slice ``k`` here is slice ``k`` of the loaded volume.
+
     Args:
         series_dir: folder holding the series' files (other files and other series are ignored).
         series_uid: which series to read when the folder holds several; default: the one with most slices.
 
     Raises:
-        InputError: no DICOM image with a position in the folder, or slices that disagree on orientation.
+        InputError: no DICOM image in the folder, or a series that is inconsistent (orientation, spacing,
+            slice positions) or whose slices lack ImagePositionPatient / ImageOrientationPatient.
 
     Examples:
         >>> geometry = read_slice_geometry("LIDC-IDRI-0003/<study>/<series>")  # doctest: +SKIP
         >>> geometry.positions_lps[:, 2].min(), geometry.pixel_spacing  # doctest: +SKIP
         (-204.0, (0.820312, 0.820312))
     """
-    import pydicom
-
     folder = Path(series_dir)
     if not folder.is_dir():
         raise InputError(folder, "DICOM series folder not found")
-    by_series: dict[str, list[Any]] = {}
-    for file in sorted(p for p in folder.iterdir() if p.is_file()):
-        try:
-            ds = pydicom.dcmread(file, stop_before_pixels=True)
-        except Exception:  # not DICOM (the LIDC XML sits in the same folder): not a slice
-            continue
-        if (
-            "ImagePositionPatient" not in ds
-            or "ImageOrientationPatient" not in ds
-            or "PixelSpacing" not in ds
-        ):
-            continue
-        by_series.setdefault(str(ds.get("SeriesInstanceUID", "")), []).append(ds)
-    if not by_series:
-        raise InputError(folder, "holds no DICOM image with ImagePositionPatient / PixelSpacing")
-    if series_uid is not None:
-        if series_uid not in by_series:
-            raise InputError(folder, f"holds no slice of series {series_uid}")
-        slices = by_series[series_uid]
-    else:
-        series_uid, slices = max(by_series.items(), key=lambda item: len(item[1]))
-    orientation = np.asarray([float(v) for v in slices[0].ImageOrientationPatient])
-    for ds in slices[1:]:
-        if not np.allclose([float(v) for v in ds.ImageOrientationPatient], orientation, atol=1e-4):
-            raise InputError(folder, f"slices of series {series_uid} differ in ImageOrientationPatient")
-    normal = np.cross(orientation[:3], orientation[3:])
-    slices.sort(key=lambda ds: float(np.dot([float(v) for v in ds.ImagePositionPatient], normal)))
-    spacing = tuple(float(v) for v in slices[0].PixelSpacing)
+    slices = dicom_series_slices(folder, series_uid, largest=True)
+    first = slices[0]
+    if first.orientation is None or first.position is None:
+        raise InputError(first.path, "slice lacks ImagePositionPatient / ImageOrientationPatient")
+    orientation = np.asarray(first.orientation, dtype=np.float64)
     return SliceGeometry(
-        series_uid=series_uid,
-        sop_uids=[str(ds.get("SOPInstanceUID", "")) for ds in slices],
-        positions_lps=np.asarray(
-            [[float(v) for v in ds.ImagePositionPatient] for ds in slices], dtype=np.float64
-        ),
+        series_uid=first.series_uid,
+        sop_uids=[item.sop_uid for item in slices],
+        positions_lps=np.asarray([item.position for item in slices], dtype=np.float64),
         row_direction=orientation[:3],
         column_direction=orientation[3:],
-        pixel_spacing=(spacing[0], spacing[1]),
-        rows=int(slices[0].Rows),
-        columns=int(slices[0].Columns),
+        pixel_spacing=first.pixel_spacing,
+        rows=first.rows,
+        columns=first.columns,
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from monai.data.utils import affine_to_spacing
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.apps.lidc.consensus import lidc_consensus
 from lungcad_transforms.apps.lidc.xml import find_lidc_xml
@@ -50,12 +52,10 @@ def sphere_mask(
         >>> int(m.sum()), int(m[20, 20, 20])  # about 4/3 pi 5^3 = 524 voxels
         (515, 1)
     """
-    affine = np.asarray(
-        affine_ras.detach().cpu().numpy() if hasattr(affine_ras, "detach") else affine_ras, float
-    )
+    affine = convert_to_numpy(affine_ras, dtype=np.float64)
     shape = tuple(int(s) for s in spatial_shape)
     out = np.zeros(shape, dtype=np.uint16 if label_each else np.uint8)
-    step_mm = np.linalg.norm(affine[:3, :3], axis=0)  # mm per voxel step along each axis
+    step_mm = affine_to_spacing(affine, r=3, suppress_zeros=False)  # mm per voxel step along each axis
     for n, row in enumerate(nodules, start=1):
         centre_lps = np.array([float(row["coordX"]), float(row["coordY"]), float(row["coordZ"])])
         radius = float(row["diameter_mm"]) / 2.0
@@ -80,37 +80,32 @@ def sphere_mask(
 # ---------------------------------------------------------------------------------------------------------
 def _save_label(mask: np.ndarray, affine_ras: np.ndarray, path: Path) -> None:
     """Write a label volume with the scan's RAS affine (what NIfTI stores), so it overlays the scan."""
-    import nibabel as nib
-
-    from lungcad_transforms.utils.atomic import atomic_file
+    from lungcad_transforms.data.image_writer import save_nifti
 
     labels = np.asarray(mask)
     # uint8 holds up to 255 nodules per scan; more (never seen in LIDC-IDRI) would need uint16
     dtype = np.uint8 if labels.max(initial=0) <= 255 else np.uint16
-    img = nib.Nifti1Image(labels.astype(dtype), np.asarray(affine_ras, dtype=np.float64))
-    img.set_qform(img.affine, code=1)
-    img.set_sform(img.affine, code=1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        nib.save(img, tmp)
+    save_nifti(labels, affine_ras, path, dtype=dtype)
 
 
 def _split(
     entries: list[dict[str, Any]], val_fraction: float, test_fraction: float, seed: int
 ) -> dict[str, list]:
     """Seeded shuffle into training / validation / test (at least one training case)."""
+    from monai.data import partition_dataset
+
     if not (0 <= val_fraction and 0 <= test_fraction and val_fraction + test_fraction < 1):
         raise ValueError("val_fraction and test_fraction must be >= 0 and add up to less than 1")
-    order = np.random.default_rng(seed).permutation(len(entries))
     n = len(entries)
     n_test = min(int(round(n * test_fraction)), max(n - 1, 0))
     n_val = min(int(round(n * val_fraction)), max(n - 1 - n_test, 0))
-    shuffled = [entries[i] for i in order]
-    return {
-        "training": shuffled[n_val + n_test :],
-        "validation": shuffled[:n_val],
-        "test": shuffled[n_val : n_val + n_test],
-    }
+    if n == 0:
+        return {"training": [], "validation": [], "test": []}
+    # the counts as ratios: partition_dataset rounds each share on its own and could drop a case
+    training, validation, test = partition_dataset(
+        entries, ratios=[n - n_val - n_test, n_val, n_test], shuffle=True, seed=seed
+    )
+    return {"training": training, "validation": validation, "test": test}
 
 
 def _write_dataset(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lungcad_transforms.data.tables import RESULTS_COLUMNS
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.metrics.froc import MAX_CANDIDATES_PER_SCAN, FROCResult, froc_score
 from lungcad_transforms.visualize.froc_plot import save_froc_report
@@ -54,7 +55,7 @@ def add_froc_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         required=True,
-        help="results CSV: seriesuid,coordX,coordY,coordZ,probability (LUNA16 form)",
+        help=f"results CSV: {','.join(RESULTS_COLUMNS)} (LUNA16 form)",
     )
     parser.add_argument(
         "--excluded", default=None, help="annotations_excluded.csv: findings whose hits are ignored"

@@ -12,12 +12,12 @@ _NAMES = {
     "make_anatomy": "lungcad_transforms.apps.phantoms.draw",
     "make_pet_phantom": "lungcad_transforms.apps.phantoms.pet_mr",
     "make_mr_phantom": "lungcad_transforms.apps.phantoms.pet_mr",
-    "NODULE_KINDS": "lungcad_transforms.apps.phantoms.tissues",
+    "NODULE_KINDS": "lungcad_transforms.apps.phantoms.results",
+    "Nodule": "lungcad_transforms.apps.phantoms.results",
+    "CTPhantom": "lungcad_transforms.apps.phantoms.results",
+    "PETPhantom": "lungcad_transforms.apps.phantoms.results",
+    "MRPhantom": "lungcad_transforms.apps.phantoms.results",
     "TISSUES": "lungcad_transforms.apps.phantoms.tissues",
-    "Nodule": "lungcad_transforms.apps.phantoms.tissues",
-    "CTPhantom": "lungcad_transforms.apps.phantoms.tissues",
-    "PETPhantom": "lungcad_transforms.apps.phantoms.tissues",
-    "MRPhantom": "lungcad_transforms.apps.phantoms.tissues",
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)

@@ -1,4 +1,11 @@
-"""Synthetic chest CT phantoms with known nodules."""
+"""Synthetic chest CT phantoms with known lungs and nodules: :func:`make_ct_phantom`.
+
+The patient's rendered tissue map (:mod:`~lungcad_transforms.apps.phantoms.render`) becomes Hounsfield
+units through the case's CT values (:func:`~lungcad_transforms.apps.phantoms.tissues.ct_lut`), with
+parenchymal texture, gravity-dependent lung density, partial-volume compositing of fissures, vessels,
+airway walls and nodules (ground glass veils the lung, a part-solid nodule has a solid core), the
+reconstruction kernel's blur and correlated quantum noise.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +15,35 @@ import numpy as np
 from scipy import ndimage
 
 from lungcad_transforms.apps.phantoms.anatomy import Anatomy
-from lungcad_transforms.apps.phantoms.draw import _reference_grid, _series_uid, make_anatomy
-from lungcad_transforms.apps.phantoms.grid import _Grid, _rng, _smooth_noise
-from lungcad_transforms.apps.phantoms.tissues import (
-    _CT_HU,
-    _CT_HU_CONTRAST,
-    _N_TISSUES,
-    _STREAM_CT,
-    _T,
-    TISSUES,
-    CTPhantom,
-    MRPhantom,
-    PETPhantom,
-)
+from lungcad_transforms.apps.phantoms.draw import patient_for, series_uid
+from lungcad_transforms.apps.phantoms.grid import Grid
+from lungcad_transforms.apps.phantoms.results import CTPhantom, MRPhantom, PETPhantom
+from lungcad_transforms.apps.phantoms.seeding import STREAM_CT, stream_rng
+from lungcad_transforms.apps.phantoms.tissues import _T, ct_lut
 
 __all__ = ["make_ct_phantom"]
 
 
-def _ct_lut(rng: np.random.Generator, contrast: bool) -> np.ndarray:
-    hu = dict(_CT_HU)
-    if contrast:
-        hu.update({k: v * rng.uniform(0.85, 1.15) for k, v in _CT_HU_CONTRAST.items()})
-    lut = np.zeros(_N_TISSUES, dtype=np.float32)
-    for name, code in TISSUES.items():
-        value = hu[name]
-        if name not in ("air", "airway", "gas", "table", "table_foam"):
-            value = value + rng.uniform(-8, 8)
-        lut[code] = value
-    # nodule voxels start as the lung they sit in; _render_ct composites each nodule on top
-    lut[_T["nodule"]] = lut[_T["lung"]]
-    return lut
+def _smooth_noise(rng: np.random.Generator, shape: Sequence[int], factor: int = 4) -> np.ndarray:
+    """Unit-variance random field correlated over a few voxels (cheap: drawn coarse, then interpolated).
+
+    scipy has no band-limited noise generator; filtering a coarse white field and zooming it is the
+    usual trick and costs a small fraction of filtering a full-size one."""
+    coarse_shape = [max(2, -(-int(s) // factor) + 1) for s in shape]
+    coarse = ndimage.gaussian_filter(rng.standard_normal(coarse_shape, dtype=np.float32), 0.8)
+    zoom = [int(s) / c for s, c in zip(shape, coarse_shape, strict=True)]
+    field_ = ndimage.zoom(coarse, zoom, order=1, grid_mode=True, mode="nearest")
+    field_ = field_[: shape[0], : shape[1], : shape[2]]
+    if field_.shape != tuple(shape):  # zoom rounds the output size
+        pad = [(0, int(s) - f) for s, f in zip(shape, field_.shape, strict=True)]
+        field_ = np.pad(field_, pad, mode="edge")
+    std = float(field_.std()) or 1.0
+    return ((field_ - field_.mean()) / std).astype(np.float32)
 
 
-def _render_ct(an: Anatomy, grid: _Grid, rng: np.random.Generator, noise_std: float, fov_circle: bool):
+def _render_ct(an: Anatomy, grid: Grid, rng: np.random.Generator, noise_std: float, fov_circle: bool):
     r = an.render(grid)
-    lut = _ct_lut(rng, an.contrast)
+    lut = ct_lut(rng, an.contrast)
     hu = lut[r.tissues]
     texture = _smooth_noise(rng, grid.shape, factor=3)
     # tissue texture: lungs show gravity-dependent density (denser at the back) and parenchymal
@@ -145,18 +146,23 @@ def make_ct_phantom(
         >>> bool(-950 < ct.hu[ct.lungs & (ct.nodule_labels == 0)].mean() < -650)
         True
     """
-    if reference is not None:
-        an, grid = _reference_grid(reference, shape, spacing)
-        seed = an.seed
-    else:
-        an, grid = make_anatomy(
-            shape, spacing, seed, n_nodules, nodule_kinds, lungs, contrast, nodule_diameter_mm, origin_lps
-        )
-    rng = _rng(seed, _STREAM_CT, *grid.shape)
+    an, grid, seed = patient_for(
+        reference,
+        shape,
+        spacing,
+        seed,
+        n_nodules=n_nodules,
+        nodule_kinds=nodule_kinds,
+        lungs=lungs,
+        contrast=contrast,
+        nodule_diameter_mm=nodule_diameter_mm,
+        origin_lps=origin_lps,
+    )
+    rng = stream_rng(seed, STREAM_CT, *grid.shape)
     if noise_std is None:
         noise_std = float(rng.uniform(15, 25))
     hu, r = _render_ct(an, grid, rng, float(noise_std), bool(fov_circle))
-    uid = _series_uid("CT", seed, grid, an.lungs, an.nodules, noise_std, fov_circle, an.contrast)
+    uid = series_uid("CT", seed, grid, an.lungs, an.nodules, noise_std, fov_circle, an.contrast)
     return CTPhantom(
         hu=hu,
         spacing=grid.spacing,

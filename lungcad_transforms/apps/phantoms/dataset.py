@@ -1,4 +1,9 @@
-"""Phantom datasets on disk: scans, labels, LUNA16 annotations and a datalist."""
+"""Phantom datasets on disk: CT scans, nodule labels, lung masks, LUNA16 annotations and a MONAI datalist.
+
+:func:`write_phantom_dataset` writes one (atomically, identical files for identical arguments);
+:func:`ensure_phantom_dataset` is what a bundle config calls: it writes the dataset once, under a
+cross-process lock, and reuses it afterwards.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.data.dicom_writer import write_dicom_series
 from lungcad_transforms.data.image_writer import write_metaimage, write_nifti
 from lungcad_transforms.data.tables import write_annotations_csv
@@ -72,7 +78,7 @@ def write_phantom_dataset(
         n_cases: number of CT phantoms.
         seed: case ``i`` is drawn from ``(seed, i)``.
         shape, spacing, n_nodules, nodule_kinds, fov_circle: as for
-            :func:`~lungcad_transforms.phantoms.make_ct_phantom` (spacing ``None``: drawn per case).
+            :func:`~lungcad_transforms.apps.phantoms.ct.make_ct_phantom` (spacing ``None``: drawn per case).
         formats: any of "nifti", "mhd", "mha", "dicom".
         val_fraction, test_fraction: share of the cases in "validation" and "test" (at least one
             validation case when there are two cases or more and ``val_fraction`` > 0).
@@ -90,8 +96,6 @@ def write_phantom_dataset(
         >>> len(load_decathlon_datalist(datalist, data_list_key="training"))
         3
     """
-    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
-
     out_dir = Path(out_dir)
     formats = tuple(str(f).lower() for f in formats)
     unknown = [f for f in formats if f not in _FORMATS]
@@ -202,7 +206,7 @@ def ensure_phantom_dataset(
 
     Writes ``n_train + n_val + n_test`` chest-CT phantoms with nodule labels, lung masks, a MONAI datalist
     (``datalist.json``: "training", "validation", "test") and LUNA16 ``annotations.csv`` through
-    :func:`lungcad_transforms.writers.write_phantom_dataset`, atomically and under a cross-process lock.
+    :func:`write_phantom_dataset`, atomically and under a cross-process lock.
     A folder already holding this dataset is reused as it is; one holding a dataset written with other
     arguments is reused too (with a log line saying so), never silently rewritten.
 
@@ -226,8 +230,6 @@ def ensure_phantom_dataset(
         >>> sorted(json.load(open(root + "/datalist.json")))  # doctest: +SKIP
         ['test', 'training', 'validation']
     """
-    from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
-
     dataset_dir = Path(dataset_dir)
     n_cases = int(n_train) + int(n_val) + int(n_test)
     if min(n_train, n_val, n_test) < 0 or n_train < 1:

@@ -1,26 +1,28 @@
-"""Drawing a phantom anatomy for a seed: grid spacing and origin, lungs, nodule kinds and places."""
+"""Drawing the patient a phantom images: its grid, its anatomy and its nodules, from a seed.
+
+:func:`make_anatomy` draws, from ``seed`` alone, a scanner-like grid (spacing, origin) where none is
+given, the anatomy laid out for that grid's world box, the vessel and airway trees, and the nodule kinds
+and places. :func:`patient_for` is what every phantom maker calls: that, or the patient of a
+``reference`` phantom on a new grid covering the same world box, for co-registered images. Series UIDs
+are derived from the same arguments, so they are deterministic too.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pydicom.uid import generate_uid
 
 from lungcad_transforms.apps.phantoms.anatomy import Anatomy
-from lungcad_transforms.apps.phantoms.grid import (
-    _Grid,
-    _rng,
-    _validate_grid,
-)
-from lungcad_transforms.apps.phantoms.tissues import (
-    _STREAM_ANATOMY,
-    _STREAM_NODULES,
-    _STREAM_SPACING,
-    NODULE_KINDS,
-    CTPhantom,
-    MRPhantom,
-    PETPhantom,
+from lungcad_transforms.apps.phantoms.grid import Grid, validate_grid
+from lungcad_transforms.apps.phantoms.results import NODULE_KINDS, CTPhantom, MRPhantom, PETPhantom
+from lungcad_transforms.apps.phantoms.seeding import (
+    STREAM_ANATOMY,
+    STREAM_NODULES,
+    STREAM_SPACING,
+    stream_rng,
 )
 
 __all__ = ["make_anatomy"]
@@ -37,7 +39,7 @@ def _normalise_lungs(lungs: bool | str) -> str:
 
 
 def _draw_ct_spacing(seed: int) -> tuple[float, float, float]:
-    rng = _rng(seed, _STREAM_SPACING)
+    rng = stream_rng(seed, STREAM_SPACING)
     # in-plane: a reconstruction field of view of 307..461 mm on a 512 matrix; slices as scanners offer
     in_plane = float(rng.integers(307, 462)) / 512.0
     slice_mm = float(rng.choice([0.625, 1.0, 1.25, 1.5, 2.0, 2.5]))
@@ -45,7 +47,7 @@ def _draw_ct_spacing(seed: int) -> tuple[float, float, float]:
 
 
 def _default_origin(seed: int, shape: Sequence[int], spacing: Sequence[float]) -> tuple[float, float, float]:
-    rng = _rng(seed, _STREAM_SPACING, 1)
+    rng = stream_rng(seed, STREAM_SPACING, 1)
     half = 0.5 * (np.asarray(shape) - 1) * np.asarray(spacing)
     x0 = -half[0] + round(float(rng.uniform(-5, 5)), 1)
     y0 = -half[1] + round(float(rng.uniform(-20, 5)), 1)
@@ -73,7 +75,8 @@ def _kinds_for(
     return [str(k) for k in rng.choice(NODULE_KINDS, size=n, p=weights)]
 
 
-def _series_uid(modality: str, seed: int, grid: _Grid, *extra: object) -> str:
+def series_uid(modality: str, seed: int, grid: Grid, *extra: object) -> str:
+    """A valid DICOM UID, the same for the same modality, seed, grid and ``extra`` arguments."""
     sources = [
         "lungcad-phantom",
         modality,
@@ -96,12 +99,17 @@ def make_anatomy(
     contrast: bool | None = None,
     nodule_diameter_mm: tuple[float, float] = (3.0, 30.0),
     origin_lps: Sequence[float] | None = None,
-) -> tuple[Anatomy, _Grid]:
+) -> tuple[Anatomy, Grid]:
     """Draw a patient (anatomy, vessel trees, nodules) for a voxel grid; see :func:`make_ct_phantom`.
 
     Returns the anatomy and the grid it was laid out on (nodule centres sit on its voxel centres).
+
+    Examples:
+        >>> an, grid = make_anatomy((64, 64, 32), seed=0, nodule_kinds=("solid",))
+        >>> grid.shape, [n.kind for n in an.nodules], an.lungs
+        ((64, 64, 32), ['solid'], 'both')
     """
-    shape_t = _validate_grid(shape, spacing)
+    shape_t = validate_grid(shape, spacing)
     lungs_s = _normalise_lungs(lungs)
     spacing_t = _draw_ct_spacing(seed) if spacing is None else tuple(float(s) for s in spacing)
     origin = (
@@ -109,8 +117,8 @@ def make_anatomy(
         if origin_lps is None
         else tuple(float(o) for o in origin_lps)
     )
-    grid = _Grid(shape_t, spacing_t, origin)  # type: ignore[arg-type]
-    rng = _rng(seed, _STREAM_ANATOMY)
+    grid = Grid(shape_t, spacing_t, origin)  # type: ignore[arg-type]
+    rng = stream_rng(seed, STREAM_ANATOMY)
     if contrast is None:
         contrast = bool(rng.random() < 0.3)
     lo_d, hi_d = (float(v) for v in nodule_diameter_mm)
@@ -120,7 +128,7 @@ def make_anatomy(
         )
     an = Anatomy(rng, grid.box_lo, grid.box_hi, lungs_s, contrast, voxel_mm=spacing_t)
     an.grow_trees(rng)
-    nod_rng = _rng(seed, _STREAM_NODULES)
+    nod_rng = stream_rng(seed, STREAM_NODULES)
     if lungs_s == "none":
         if n_nodules or nodule_kinds:
             raise ValueError("a phantom without lungs cannot hold nodules (n_nodules must be 0 or None)")
@@ -132,13 +140,14 @@ def make_anatomy(
     return an, grid
 
 
-def _reference_grid(
+def reference_grid(
     reference: CTPhantom | PETPhantom | MRPhantom, shape: Sequence[int], spacing: Sequence[float] | None
-) -> tuple[Anatomy, _Grid]:
+) -> tuple[Anatomy, Grid]:
+    """The reference's anatomy and a grid of ``shape`` covering its world box (``spacing`` follows)."""
     an = reference.anatomy
     if an is None:
         raise ValueError("the reference phantom carries no anatomy")
-    shape_t = _validate_grid(shape, None)
+    shape_t = validate_grid(shape, None)
     size = an.box_hi - an.box_lo
     sp = size / np.asarray(shape_t)
     if spacing is not None and not np.allclose(spacing, sp, rtol=1e-6):
@@ -146,4 +155,31 @@ def _reference_grid(
             f"with a reference, spacing follows from shape: {tuple(sp)} for {shape_t}, got {spacing}"
         )
     origin = an.box_lo + 0.5 * sp
-    return an, _Grid(shape_t, tuple(float(s) for s in sp), tuple(float(o) for o in origin))  # type: ignore[arg-type]
+    return an, Grid(shape_t, tuple(float(s) for s in sp), tuple(float(o) for o in origin))  # type: ignore[arg-type]
+
+
+def patient_for(
+    reference: CTPhantom | PETPhantom | MRPhantom | None,
+    shape: Sequence[int],
+    spacing: Sequence[float] | None,
+    seed: int,
+    draw_spacing: Callable[[int], tuple[float, float, float]] | None = None,
+    **anatomy_kwargs: Any,
+) -> tuple[Anatomy, Grid, int]:
+    """The anatomy and grid a phantom maker images, and the seed its image noise is drawn from.
+
+    Args:
+        reference: a phantom whose patient to image on a grid of ``shape`` covering the same world box
+            (``spacing``, if given, must agree); its seed is returned. ``None``: a new patient.
+        shape, spacing, seed: as for :func:`make_anatomy`.
+        draw_spacing: for a new patient without ``spacing``, draws one from the seed (a PET or MR
+            scanner's); ``None`` lets :func:`make_anatomy` draw a CT-like one.
+        anatomy_kwargs: more arguments of :func:`make_anatomy` (``n_nodules``, ``lungs``, ...).
+    """
+    if reference is not None:
+        an, grid = reference_grid(reference, shape, spacing)
+        return an, grid, an.seed
+    if spacing is None and draw_spacing is not None:
+        spacing = draw_spacing(seed)
+    an, grid = make_anatomy(shape, spacing, seed, **anatomy_kwargs)
+    return an, grid, seed

@@ -1,4 +1,12 @@
-"""Synthetic PET (SUV) and MR phantoms on the CT phantom's anatomy."""
+"""Synthetic FDG PET (SUV) and T1-weighted MR phantoms: :func:`make_pet_phantom`, :func:`make_mr_phantom`.
+
+Both image a patient like the CT phantoms do, a new one or a ``reference`` phantom's (then the images
+are co-registered with it): the rendered tissue map becomes uptake or signal through the case's tissue
+values (:func:`~lungcad_transforms.apps.phantoms.tissues.pet_lut`, ``mr_lut``), lung vessels and
+lesions are composited at sub-voxel precision, and each modality adds its own physics: the PET
+scanner's resolution and count noise, the MR coil's bias field and Rician noise. The lesions are the
+anatomy's nodules, with the same centres and diameters.
+"""
 
 from __future__ import annotations
 
@@ -7,53 +15,34 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from lungcad_transforms.apps.phantoms.anatomy import Anatomy
-from lungcad_transforms.apps.phantoms.draw import _reference_grid, _series_uid, make_anatomy
-from lungcad_transforms.apps.phantoms.grid import _Grid, _rng
-from lungcad_transforms.apps.phantoms.tissues import (
-    _MR_T1,
-    _N_TISSUES,
-    _PET_SUV,
-    _STREAM_MR,
-    _STREAM_PET,
-    _STREAM_SPACING,
-    _T,
-    TISSUES,
-    CTPhantom,
-    MRPhantom,
-    PETPhantom,
-)
+from lungcad_transforms.apps.phantoms.draw import patient_for, series_uid
+from lungcad_transforms.apps.phantoms.render import Rendered
+from lungcad_transforms.apps.phantoms.results import CTPhantom, MRPhantom, PETPhantom
+from lungcad_transforms.apps.phantoms.seeding import STREAM_MR, STREAM_PET, STREAM_SPACING, stream_rng
+from lungcad_transforms.apps.phantoms.tissues import _T, mr_lut, pet_lut
 
 __all__ = ["make_pet_phantom", "make_mr_phantom"]
 
 
 def _draw_pet_spacing(seed: int) -> tuple[float, float, float]:
-    rng = _rng(seed, _STREAM_SPACING, 2)
+    rng = stream_rng(seed, STREAM_SPACING, 2)
     in_plane = float(rng.uniform(2.0, 4.1))
     return (in_plane, in_plane, float(rng.choice([2.0, 2.5, 3.0, 3.27, 4.0])))
 
 
 def _draw_mr_spacing(seed: int) -> tuple[float, float, float]:
-    rng = _rng(seed, _STREAM_SPACING, 3)
+    rng = stream_rng(seed, STREAM_SPACING, 3)
     in_plane = float(rng.uniform(0.9, 1.6))
     return (in_plane, in_plane, float(rng.choice([3.0, 4.0, 5.0, 6.0])))
 
 
-def _lesion_labels(an: Anatomy, grid: _Grid):
-    labels = np.zeros(grid.shape, dtype=np.uint8)
-    fracs = []
-    h = grid.soft_width
-    for n, spec in enumerate(an._nodule_specs, start=1):
-        r_max = spec.radius * (1 + spec.lobe_amp) + h
-        sl = grid.bbox(spec.center - r_max, spec.center + r_max)
-        if sl is None:
-            fracs.append((None, None))
-            continue
-        lx, ly, lz = grid.local_coords(sl)
-        sd = spec.signed(lx, ly, lz)
-        np.copyto(labels[sl], np.uint8(n), where=sd <= 0)
-        fracs.append((sl, np.clip(0.5 - sd / h, 0, 1).astype(np.float32)))
-    return labels, fracs
+# PET and MR lesions start at 8 mm: at these modalities' resolution a smaller one would blur away.
+_LESION_DIAMETER_MM = (8.0, 30.0)
+
+
+def _tissue_image(r: Rendered, lut: np.ndarray) -> np.ndarray:
+    # the tissue values, with the lung vessels mixed in by their partial volume
+    return lut[r.tissues] * (1 - r.vessel_frac) + r.vessel_frac * lut[_T["vessel"]]
 
 
 def make_pet_phantom(
@@ -85,29 +74,27 @@ def make_pet_phantom(
             :class:`CTPhantom` for a PET/CT pair.
 
     Examples:
+        >>> from lungcad_transforms.apps.phantoms import make_ct_phantom
         >>> ct = make_ct_phantom((96, 96, 64), seed=1, n_nodules=2)
         >>> pet = make_pet_phantom((48, 48, 32), reference=ct)
         >>> [l.center_lps for l in pet.lesions] == [n.center_lps for n in ct.nodules]
         True
     """
-    if reference is not None:
-        an, grid = _reference_grid(reference, shape, spacing)
-        seed = an.seed
-    else:
-        sp = _draw_pet_spacing(seed) if spacing is None else spacing
-        an, grid = make_anatomy(shape, sp, seed, n_lesions, None, lungs, None, (8.0, 30.0))
-    rng = _rng(seed, _STREAM_PET, *grid.shape)
+    an, grid, seed = patient_for(
+        reference,
+        shape,
+        spacing,
+        seed,
+        _draw_pet_spacing,
+        n_nodules=n_lesions,
+        lungs=lungs,
+        nodule_diameter_mm=_LESION_DIAMETER_MM,
+    )
+    rng = stream_rng(seed, STREAM_PET, *grid.shape)
     r = an.render(grid)
-    lut = np.zeros(_N_TISSUES, dtype=np.float32)
-    for name, code in TISSUES.items():
-        lut[code] = _PET_SUV[name] * (rng.uniform(0.85, 1.15) if _PET_SUV[name] > 0 else 0.0)
-    lut[_T["myocardium"]] = rng.uniform(1.5, 8.0)
-    lut[_T["bladder"]] = rng.uniform(15.0, 40.0)
-    suv = lut[r.tissues]
-    suv = suv * (1 - r.vessel_frac) + r.vessel_frac * lut[_T["vessel"]]
-    labels, fracs = _lesion_labels(an, grid)
+    suv = _tissue_image(r, pet_lut(rng))
     lesion_suv = []
-    for spec, (sl, frac) in zip(an._nodule_specs, fracs, strict=True):
+    for spec, (sl, frac, _) in zip(an._nodule_specs, r.nodule_frac, strict=True):
         peak = float(rng.uniform(3.0, 6.0) if spec.nodule.kind == "ground_glass" else rng.uniform(4.0, 15.0))
         lesion_suv.append(round(peak, 3))
         if sl is not None:
@@ -120,9 +107,9 @@ def make_pet_phantom(
     field_ /= max(float(field_.std()), 1e-6)
     suv = suv + noise * np.sqrt(np.maximum(suv, 0.05)) * field_
     suv = np.maximum(suv, 0).astype(np.float32)
-    uid = _series_uid("PT", seed, grid, an.nodules)
+    uid = series_uid("PT", seed, grid, an.nodules)
     return PETPhantom(
-        suv, grid.spacing, grid.origin, labels, list(an.nodules), lesion_suv, uid, r.tissues, an
+        suv, grid.spacing, grid.origin, r.nodule_labels, list(an.nodules), lesion_suv, uid, r.tissues, an
     )
 
 
@@ -150,26 +137,27 @@ def make_mr_phantom(
         reference: a phantom whose patient to image, e.g. a :class:`PETPhantom` for an MR/PET pair.
 
     Examples:
+        >>> from lungcad_transforms.apps.phantoms import TISSUES
         >>> mr = make_mr_phantom((64, 64, 24), seed=2)
         >>> fat, muscle = mr.intensity[mr.tissues == TISSUES["fat"]], mr.intensity[mr.tissues == TISSUES["muscle"]]
         >>> bool(fat.mean() > 2 * muscle.mean())
         True
     """
-    if reference is not None:
-        an, grid = _reference_grid(reference, shape, spacing)
-        seed = an.seed
-    else:
-        sp = _draw_mr_spacing(seed) if spacing is None else spacing
-        an, grid = make_anatomy(shape, sp, seed, n_lesions, None, lungs, None, (8.0, 30.0))
-    rng = _rng(seed, _STREAM_MR, *grid.shape)
+    an, grid, seed = patient_for(
+        reference,
+        shape,
+        spacing,
+        seed,
+        _draw_mr_spacing,
+        n_nodules=n_lesions,
+        lungs=lungs,
+        nodule_diameter_mm=_LESION_DIAMETER_MM,
+    )
+    rng = stream_rng(seed, STREAM_MR, *grid.shape)
     r = an.render(grid)
-    lut = np.zeros(_N_TISSUES, dtype=np.float32)
-    for name, code in TISSUES.items():
-        lut[code] = _MR_T1[name] * rng.uniform(0.92, 1.08)
-    img = lut[r.tissues]
-    img = img * (1 - r.vessel_frac) + r.vessel_frac * lut[_T["vessel"]]
-    labels, fracs = _lesion_labels(an, grid)
-    for sl, frac in fracs:
+    lut = mr_lut(rng)
+    img = _tissue_image(r, lut)
+    for sl, frac, _ in r.nodule_frac:
         if sl is not None:
             img[sl] += frac * (lut[_T["nodule"]] - img[sl])
     img = ndimage.gaussian_filter(img, sigma=0.5, truncate=3.0)
@@ -186,5 +174,5 @@ def make_mr_phantom(
     n1 = rng.standard_normal(grid.shape, dtype=np.float32) * sigma_n
     n2 = rng.standard_normal(grid.shape, dtype=np.float32) * sigma_n
     img = np.sqrt((img + n1) ** 2 + n2**2).astype(np.float32)
-    uid = _series_uid("MR", seed, grid, an.nodules)
-    return MRPhantom(img, grid.spacing, grid.origin, labels, list(an.nodules), uid, r.tissues, an)
+    uid = series_uid("MR", seed, grid, an.nodules)
+    return MRPhantom(img, grid.spacing, grid.origin, r.nodule_labels, list(an.nodules), uid, r.tissues, an)

@@ -1,23 +1,19 @@
-"""Phantom tissue classes, intensities per modality, and the phantom result types."""
+"""Tissue classes of the phantoms and what each looks like in CT, PET and MR.
+
+:data:`TISSUES` numbers the classes of every phantom's ``tissues`` map. For each class the tables below
+hold its unenhanced and contrast-enhanced CT attenuation (HU), its FDG uptake (body-weight SUV) and its
+T1-weighted MR signal; :func:`ct_lut`, :func:`pet_lut` and :func:`mr_lut` turn them into the lookup array
+of one case (indexed by tissue code), jittered a little from the case's own random stream so that no two
+patients have quite the same tissue values.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lungcad_transforms.apps.phantoms.anatomy import Anatomy
-
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Callable
 
 import numpy as np
 
-from lungcad_transforms.data.coords import affine_lps
-
-__all__ = ["NODULE_KINDS", "TISSUES", "Nodule", "CTPhantom", "PETPhantom", "MRPhantom"]
-
-
-NODULE_KINDS: tuple[str, ...] = ("solid", "part_solid", "ground_glass", "juxtapleural", "juxtavascular")
+__all__ = ["TISSUES"]
 
 
 #: Tissue codes of the ``tissues`` label map of every phantom.
@@ -55,7 +51,7 @@ _T = TISSUES
 _N_TISSUES = len(TISSUES)
 
 
-# Unenhanced CT attenuation (HU) per tissue; every case jitters them a little (see _ct_lut).
+# Unenhanced CT attenuation (HU) per tissue; every case jitters them a little (see ct_lut).
 _CT_HU = {
     "air": -1000, "table": 150, "table_foam": -900, "skin": 30, "fat": -100, "muscle": 45,
     "cortical_bone": 1000, "marrow": 230, "cartilage": 120, "lung": -860, "airway": -1000,
@@ -87,113 +83,37 @@ _MR_T1 = {
 }  # fmt: skip
 
 
-# Independent random streams, so that e.g. the PET noise of a case never changes its anatomy.
-_STREAM_SPACING, _STREAM_ANATOMY, _STREAM_NODULES, _STREAM_CT, _STREAM_PET, _STREAM_MR = range(6)
+# CT numbers that scanners calibrate to (air) or that never vary (the table): no jitter for them.
+_CT_FIXED = ("air", "airway", "gas", "table", "table_foam")
 
 
-# Size of an adult chest in real millimetres, used to scale the macro anatomy to the field of view.
-_REAL_BODY_HALF_WIDTH_MM = 170.0
+def _lut(value: Callable[[str], float]) -> np.ndarray:
+    # called in TISSUES order, which fixes the order of the random draws a value may make
+    lut = np.zeros(_N_TISSUES, dtype=np.float32)
+    for name, code in TISSUES.items():
+        lut[code] = value(name)
+    return lut
 
 
-@dataclass(frozen=True)
-class Nodule:
-    """A nodule (or PET/MR lesion) of a phantom.
-
-    Args:
-        center_lps: centre in LPS world millimetres (LUNA16 ``coordX, coordY, coordZ``).
-        diameter_mm: diameter of the sphere the nodule is built on.
-        kind: one of :data:`NODULE_KINDS`.
-    """
-
-    center_lps: tuple[float, float, float]
-    diameter_mm: float
-    kind: str
+def ct_lut(rng: np.random.Generator, contrast: bool) -> np.ndarray:
+    """HU per tissue code for one CT case (float32), contrast-enhanced or not."""
+    hu = dict(_CT_HU)
+    if contrast:
+        hu.update({k: v * rng.uniform(0.85, 1.15) for k, v in _CT_HU_CONTRAST.items()})
+    lut = _lut(lambda name: hu[name] if name in _CT_FIXED else hu[name] + rng.uniform(-8, 8))
+    # nodule voxels start as the lung they sit in; the CT renderer composites each nodule on top
+    lut[_T["nodule"]] = lut[_T["lung"]]
+    return lut
 
 
-class _PhantomGeometry:
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-
-    def affine_lps(self) -> np.ndarray:
-        """4x4 matrix mapping a voxel index ``(i, j, k, 1)`` to LPS world millimetres."""
-        return affine_lps(self.spacing, self.origin_lps)
-
-
-@dataclass(eq=False)
-class CTPhantom(_PhantomGeometry):
-    """A synthetic chest CT and its ground truth (see the module docstring for the conventions).
-
-    Attributes:
-        hu: int16 Hounsfield units, shape (X, Y, Z), LPS index order; -2048 outside the field-of-view
-            circle when one was asked for.
-        spacing: voxel size (sx, sy, sz) in mm.
-        origin_lps: LPS world position of voxel (0, 0, 0) in mm.
-        lungs: bool ground-truth lungs.
-        nodule_labels: uint8, 0 background, n for ``nodules[n - 1]``.
-        nodules: the nodules, centres in LPS world mm.
-        seriesuid: a valid DICOM UID, deterministic in the arguments.
-        tissues: uint8 tissue map, codes in :data:`TISSUES`.
-        anatomy: the geometry the image was rendered from; pass the phantom as ``reference`` to
-            :func:`make_pet_phantom` / :func:`make_mr_phantom` for co-registered images.
-    """
-
-    modality: ClassVar[str] = "CT"
-
-    hu: np.ndarray
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-    lungs: np.ndarray
-    nodule_labels: np.ndarray
-    nodules: list[Nodule]
-    seriesuid: str
-    tissues: np.ndarray | None = None
-    anatomy: Anatomy | None = field(default=None, repr=False)
-
-    @property
-    def image(self) -> np.ndarray:
-        return self.hu
+def pet_lut(rng: np.random.Generator) -> np.ndarray:
+    """SUV per tissue code for one PET case (float32); myocardium and bladder drawn over a wide range."""
+    lut = _lut(lambda name: _PET_SUV[name] * (rng.uniform(0.85, 1.15) if _PET_SUV[name] > 0 else 0.0))
+    lut[_T["myocardium"]] = rng.uniform(1.5, 8.0)
+    lut[_T["bladder"]] = rng.uniform(15.0, 40.0)
+    return lut
 
 
-@dataclass(eq=False)
-class PETPhantom(_PhantomGeometry):
-    """A synthetic FDG PET in body-weight SUV (float32, LPS index order) with hot lesions.
-
-    ``lesions`` are spheres of known centre and diameter, ``lesion_suv`` their peak uptake before the
-    scanner's blur; ``lesion_labels`` marks their voxels like ``CTPhantom.nodule_labels``.
-    """
-
-    modality: ClassVar[str] = "PT"
-
-    suv: np.ndarray
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-    lesion_labels: np.ndarray
-    lesions: list[Nodule]
-    lesion_suv: list[float]
-    seriesuid: str
-    tissues: np.ndarray | None = None
-    anatomy: Anatomy | None = field(default=None, repr=False)
-
-    @property
-    def image(self) -> np.ndarray:
-        return self.suv
-
-
-@dataclass(eq=False)
-class MRPhantom(_PhantomGeometry):
-    """A synthetic T1-weighted chest MR (float32 signal, 0..~1100, LPS index order) with lesions."""
-
-    modality: ClassVar[str] = "MR"
-
-    intensity: np.ndarray
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-    lesion_labels: np.ndarray
-    lesions: list[Nodule]
-    seriesuid: str
-    tissues: np.ndarray | None = None
-    anatomy: Anatomy | None = field(default=None, repr=False)
-
-    @property
-    def image(self) -> np.ndarray:
-        return self.intensity
+def mr_lut(rng: np.random.Generator) -> np.ndarray:
+    """T1-weighted signal per tissue code for one MR case (float32)."""
+    return _lut(lambda name: _MR_T1[name] * rng.uniform(0.92, 1.08))

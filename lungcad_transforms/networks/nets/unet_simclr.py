@@ -36,6 +36,7 @@ from monai.networks.nets import UNet
 from monai.networks.utils import copy_model_state
 
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.utils.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -241,10 +242,7 @@ def load_pretrained_encoder(
     path = os.fspath(checkpoint)
     if not os.path.isfile(path):
         raise InputError(path, "pre-trained encoder checkpoint not found (run configs/pretrain.json first)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a truncated or foreign file: say which and why
-        raise InputError(path, f"cannot be read as a torch checkpoint ({err})") from err
+    state = load_checkpoint(path, map_location=map_location)
     if isinstance(state, Mapping) and "model" in state and isinstance(state["model"], Mapping):
         state = state["model"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):

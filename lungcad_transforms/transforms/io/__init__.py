@@ -19,6 +19,9 @@ _NAMES = {
     "SaveNiftid": "lungcad_transforms.transforms.io.dictionary",
     "SaveNiftiD": "lungcad_transforms.transforms.io.dictionary",
     "SaveNiftiDict": "lungcad_transforms.transforms.io.dictionary",
+    "check_ct": "lungcad_transforms.transforms.io.functional",
+    "declared_modality": "lungcad_transforms.transforms.io.functional",
+    "source_name": "lungcad_transforms.transforms.io.functional",
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from monai.config import NdarrayOrTensor
 from monai.data import MetaTensor
 from monai.transforms import Transform
@@ -12,6 +11,7 @@ from monai.utils import TransformBackends
 
 from lungcad_transforms.data.image_reader import load_image
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.transforms.io.functional import check_ct, source_name
 
 __all__ = ["ValidateCT", "LoadScan"]
 
@@ -19,9 +19,10 @@ __all__ = ["ValidateCT", "LoadScan"]
 class ValidateCT(Transform):
     """Refuse an image that cannot be a CT volume in Hounsfield units; pass a good one through unchanged.
 
-    Checks, in order: a single-channel 3-D volume ``(1, X, Y, Z)``; a ``modality`` in the metadata, when
-    present and not empty, equal to ``"CT"``; finite values; and HU-like values (somewhere below
-    ``max_air_hu``: every chest CT has air in the lungs or around the body, an MR or a PET in SUV has none).
+    Checks a single-channel 3-D volume ``(1, X, Y, Z)``, then :func:`check_ct`: a declared modality other
+    than CT is refused; with none, or an unknown one (a LUNA16 ``.mhd`` says ``MET_MOD_UNKNOWN``), the
+    values decide: finite, and HU-like (somewhere below ``max_air_hu``: every chest CT has air in the lungs
+    or around the body, an MR or a PET in SUV has none).
 
     Args:
         max_air_hu: the darkest voxel must be below this for the values to be HU. Default -500.
@@ -30,6 +31,7 @@ class ValidateCT(Transform):
         InputError: naming ``meta["filename_or_obj"]`` and what is wrong.
 
     Examples:
+        >>> import torch
         >>> ct = MetaTensor(torch.full((1, 8, 8, 4), -1000.0), meta={"modality": "CT"})
         >>> ValidateCT()(ct).shape
         torch.Size([1, 8, 8, 4])
@@ -45,33 +47,21 @@ class ValidateCT(Transform):
         self.max_air_hu = max_air_hu
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
-        meta = img.meta if isinstance(img, MetaTensor) else {}
-        where = str(meta.get("filename_or_obj", "") or "<array>")
+        where = source_name(img)
         shape = tuple(img.shape)
         if len(shape) != 4 or shape[0] != 1:
             raise InputError(where, f"expected a single-channel 3-D volume (1, X, Y, Z), got shape {shape}")
-        modality = str(meta.get("modality", "") or "").strip()
-        if modality and modality.upper() != "CT":
-            raise InputError(where, f"modality is {modality!r}, not CT")
-        values = torch.as_tensor(img.as_tensor() if isinstance(img, MetaTensor) else img)
-        finite = torch.isfinite(values)
-        if not bool(finite.all()):
-            raise InputError(where, f"contains {int((~finite).sum())} NaN or infinite values")
-        darkest = float(values.min())
-        if darkest >= self.max_air_hu:
-            raise InputError(
-                where,
-                f"values are not CT Hounsfield units: nothing below {self.max_air_hu:g} (no air), minimum {darkest:g}",
-            )
+        check_ct(img, where, max_air_hu=self.max_air_hu)
         return img
 
 
 class LoadScan(Transform):
-    """Load one scan with :func:`lungcad_transforms.io.load_image`: ``MetaTensor`` (1, X, Y, Z), RAS, float32.
+    """Load one scan with :func:`lungcad_transforms.data.image_reader.load_image`: ``MetaTensor`` (1, X, Y, Z), RAS.
 
     Accepts what ``load_image`` accepts: a DICOM series folder, a list of one series' files, a NIfTI /
-    MetaImage / NRRD file, or a :func:`~lungcad_transforms.io.find_images` entry. The metadata carries
-    ``seriesuid`` and ``modality``.
+    MetaImage / NRRD file, or a :func:`~lungcad_transforms.data.image_reader.find_images` entry. The metadata
+    carries what ``load_image`` documents: ``seriesuid``, ``modality``, the file's own grid (``source_affine``,
+    ``source_axcodes``, ``source_shape``, for writing results back on it) and the DICOM UIDs.
 
     Examples:
         >>> ct = LoadScan()("LIDC-IDRI-0003/1.3.6.1.4.1.14519.5.2.1.6279.6001.1013.../1.3.6...003264")  # doctest: +SKIP
@@ -82,5 +72,4 @@ class LoadScan(Transform):
     backend = [TransformBackends.TORCH]
 
     def __call__(self, ref: Any) -> MetaTensor:
-
         return load_image(ref)

@@ -11,13 +11,12 @@ import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data import MetaTensor
-from monai.data.image_writer import NibabelWriter
 from monai.transforms import MapTransform
 from monai.utils import TransformBackends
 
+from lungcad_transforms.data.image_writer import write_image
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.transforms.io.array import LoadScan, ValidateCT
-from lungcad_transforms.utils.atomic import atomic_file
 
 __all__ = [
     "ValidateCTd",
@@ -154,9 +153,13 @@ RequireForegroundD = RequireForegroundDict = RequireForegroundd
 class SaveNiftid(MapTransform):
     """Write each key's map as ``<output_dir>/<seriesuid>/<seriesuid>_<postfix>.nii.gz``, atomically.
 
-    The array and its ``MetaTensor`` affine go through MONAI's ``NibabelWriter`` (no resampling), so the file
-    overlays the scan it was computed on in any viewer. Writing goes to a temporary sibling first, so a
-    crash never leaves a half-written file under the final name.
+    Written with :func:`lungcad_transforms.data.image_writer.write_image`: on the input file's own voxel
+    grid (shape, affine, axis order) when the map carries the ``source_*`` metadata of
+    :func:`~lungcad_transforms.data.image_reader.load_image`, so the file overlays the user's scan voxel by
+    voxel: flipped back without interpolation when the map lies on the loaded scan's grid (after
+    ``Invertd``), resampled otherwise (nearest for integer dtypes, bilinear for floating point). Without
+    that metadata the map is written on its own ``MetaTensor`` affine (identity for a plain array). Writing goes to a temporary sibling first, so a crash never leaves a half-written file under the
+    final name.
 
     Args:
         keys: maps to write, each ``(1, X, Y, Z)``.
@@ -207,12 +210,10 @@ class SaveNiftid(MapTransform):
                 raise ValueError(f"no {self.seriesuid_key!r} to name the output of {key!r}")
             safe = uid.replace(os.sep, "_")
             path = self.output_dir / safe / f"{safe}_{postfix}.nii.gz"
-            writer = NibabelWriter(output_dtype=np.dtype(dtype))
-            writer.set_data_array(img, channel_dim=0)
-            affine = img.affine if isinstance(img, MetaTensor) else None
-            writer.set_metadata({"affine": affine, "original_affine": affine}, resample=False)
-            with atomic_file(path) as tmp:
-                writer.write(tmp)
+            out_dtype = np.dtype(dtype)
+            mode = "bilinear" if np.issubdtype(out_dtype, np.floating) else "nearest"
+            img = img if isinstance(img, MetaTensor) else MetaTensor(torch.as_tensor(img))
+            write_image(img, path, dtype=out_dtype, mode=mode)
             d[f"{key}_{self.path_key_postfix}"] = str(path)
         return d
 

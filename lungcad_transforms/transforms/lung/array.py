@@ -9,20 +9,19 @@ import cc3d
 import numpy as np
 from monai.config import DtypeLike, NdarrayOrTensor
 from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.transforms import Transform
 from monai.utils import TransformBackends
 
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.transforms.io.functional import check_ct, source_name
 from lungcad_transforms.transforms.lung.functional import (
     _at_or_below,
     _bounding_box,
-    _check_modality,
-    _check_values,
     _ellipsoid_semi_axes,
     _fill_holes_per_slice,
     _like,
     _remove_outside_air,
-    _source_name,
     _spatial_array,
     dilate_ellipsoid,
 )
@@ -69,8 +68,10 @@ class LungMask(Transform):
 
     Raises:
         InputError: naming the file (``filename_or_obj`` of the metadata) and the problem when the input is
-            not a 3-D single-channel image, holds NaN or infinite values, is labelled with a modality other
-            than CT, has no value below -500 (cannot be Hounsfield units), or has an affine without spacing.
+            not a 3-D single-channel image, holds NaN or infinite values, declares a modality other than
+            CT, has no value below -500 (cannot be Hounsfield units), or has an affine without spacing.
+            An unknown modality (a LUNA16 ``.mhd``: ``MET_MOD_UNKNOWN``) is decided by the values
+            (:func:`~lungcad_transforms.transforms.io.functional.check_ct`).
 
     Args:
         threshold: HU at or below which a voxel is air.
@@ -148,10 +149,9 @@ class LungMask(Transform):
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         """Return the lung mask of ``img`` (see the class docstring)."""
-        name = _source_name(img)
+        name = source_name(img)
         volume, has_channel = _spatial_array(img, name)
-        _check_modality(img, name)
-        vmin = _check_values(volume, name)
+        vmin = check_ct(img, name)
         spacing, slice_axis = self._geometry(img, name)
         in_plane_shape = [volume.shape[a] for a in range(3) if a != slice_axis]
         if min(in_plane_shape) < 2:
@@ -186,7 +186,7 @@ class LungMask(Transform):
             if affine.shape != (4, 4) or not np.isfinite(affine).all():
                 raise InputError(name, f"affine is not a finite 4x4 matrix (shape {tuple(affine.shape)})")
             columns = affine[:3, :3]
-            spacing = np.sqrt((columns**2).sum(axis=0))
+            spacing = affine_to_spacing(affine, r=3, suppress_zeros=False)
             if not (spacing > 0).all():
                 raise InputError(name, f"missing or zero voxel spacing in the affine: {spacing.tolist()}")
             cranio_caudal = np.abs(columns[2] / spacing)

@@ -15,27 +15,10 @@ from lungcad_transforms.errors import InputError
 
 __all__ = ["dilate_ellipsoid"]
 
-# metadata keys under which readers keep the DICOM Modality; a non-empty value other than "CT" is rejected
-_MODALITY_KEYS = ("modality", "Modality", "0008|0060")
-
-
-# a CT in Hounsfield units has air at about -1000 HU; without any value below this it cannot be one
-_HU_AIR_CEILING = -500.0
-
 
 # ---------------------------------------------------------------------------------------------------------
 # input checks
 # ---------------------------------------------------------------------------------------------------------
-def _source_name(img: NdarrayOrTensor) -> str:
-    if isinstance(img, MetaTensor):
-        source = img.meta.get("filename_or_obj")
-        if isinstance(source, (list, tuple)):  # collated metadata
-            source = source[0] if source else None
-        if source:
-            return str(source)
-    return f"<{type(img).__name__} input>"
-
-
 def _spatial_array(img: NdarrayOrTensor, name: str) -> tuple[np.ndarray, bool]:
     """The 3-D spatial numpy array of ``img`` (a view, never a copy on CPU) and whether it had a channel dim."""
     if not isinstance(img, (np.ndarray, torch.Tensor)):
@@ -70,12 +53,6 @@ def _spatial_array(img: NdarrayOrTensor, name: str) -> tuple[np.ndarray, bool]:
             name,
             f"is {array.ndim}-D (shape {array.shape}); expected a 3-D CT volume (1, X, Y, Z) or (X, Y, Z)",
         )
-    if array.size == 0:
-        raise InputError(name, f"is empty (shape {array.shape})")
-    if array.dtype == bool or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
-        raise InputError(name, f"has dtype {array.dtype}; a CT holds integer or floating-point HU values")
     return array, has_channel
 
 
@@ -92,37 +69,6 @@ def _like(mask: np.ndarray, img: NdarrayOrTensor) -> NdarrayOrTensor:
         out.copy_meta_from(img)
         return out
     return tensor
-
-
-def _check_modality(img: NdarrayOrTensor, name: str) -> None:
-    if not isinstance(img, MetaTensor):
-        return
-    for key in _MODALITY_KEYS:
-        value = img.meta.get(key)
-        if isinstance(value, (list, tuple)):
-            value = value[0] if value else None
-        if value is not None and str(value).strip() and str(value).strip().upper() != "CT":
-            raise InputError(
-                name, f"modality is {str(value).strip()!r}, not CT; lung masking needs a CT in HU"
-            )
-
-
-def _check_values(volume: np.ndarray, name: str) -> float:
-    """Reject NaN/inf and intensities that cannot be HU; return the minimum."""
-    vmin = volume.min()
-    if np.issubdtype(volume.dtype, np.floating):
-        vmax = volume.max()  # min and max propagate NaN: two passes instead of an isfinite mask
-        if np.isnan(vmin) or np.isnan(vmax):
-            raise InputError(name, "contains NaN values")
-        if not (np.isfinite(vmin) and np.isfinite(vmax)):
-            raise InputError(name, "contains infinite values")
-    if vmin > _HU_AIR_CEILING:
-        raise InputError(
-            name,
-            f"has no value below {_HU_AIR_CEILING:g} (minimum {float(vmin):g}): not a CT in "
-            "Hounsfield units (air is about -1000 HU)",
-        )
-    return float(vmin)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ _NAMES = {
     "ExtractCandidatesd": "lungcad_transforms.transforms.post.dictionary",
     "ExtractCandidatesD": "lungcad_transforms.transforms.post.dictionary",
     "ExtractCandidatesDict": "lungcad_transforms.transforms.post.dictionary",
-    "CANDIDATE_COLUMNS": "lungcad_transforms.transforms.post.functional",
     "extract_candidates": "lungcad_transforms.transforms.post.functional",
 }
 _SUBPACKAGES = ()

@@ -6,22 +6,13 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 from monai.config import NdarrayOrTensor
 from monai.data import MetaTensor
+from monai.utils import convert_to_numpy
 
 from lungcad_transforms.data.coords import voxel_to_world
 
-__all__ = ["CANDIDATE_COLUMNS", "extract_candidates"]
-
-
-CANDIDATE_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ", "probability", "diameter_mm", "volume_mm3")
-
-
-def _numpy(x: Any) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().float().numpy()
-    return np.asarray(x, dtype=np.float32)
+__all__ = ["extract_candidates"]
 
 
 def extract_candidates(
@@ -46,7 +37,8 @@ def extract_candidates(
         connectivity: 6, 18 or 26 (cc3d).
 
     Returns:
-        one dict per candidate, most probable first, with keys :data:`CANDIDATE_COLUMNS`.
+        one dict per candidate, most probable first, with the keys of
+        :data:`lungcad_transforms.data.tables.SEGMENTATION_CANDIDATE_COLUMNS`.
 
     Raises:
         ValueError: not a single-channel 3-D map, no affine, or an unknown ``score``.
@@ -69,8 +61,8 @@ def extract_candidates(
         if not isinstance(prob, MetaTensor):
             raise ValueError("prob has no affine: pass a MetaTensor or affine=")
         affine = prob.affine
-    affine_np = np.asarray(_numpy(affine), dtype=np.float64)
-    values = _numpy(prob)
+    affine_np = convert_to_numpy(affine, dtype=np.float64)
+    values = convert_to_numpy(prob, dtype=np.float32)
     if values.ndim == 4:
         if values.shape[0] != 1:
             raise ValueError(f"expected one probability channel, got shape {values.shape}")

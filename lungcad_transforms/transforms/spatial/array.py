@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.transforms import RandomizableTransform, Resample, Transform
 from monai.transforms.utils import create_grid
-from monai.utils import TransformBackends
+from monai.utils import TransformBackends, convert_to_numpy
 
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.transforms.spatial.functional import (
@@ -18,7 +19,6 @@ from lungcad_transforms.transforms.spatial.functional import (
     DEFAULT_PATCH_SIZE,
     DEFAULT_SCALES_MM,
     _check_scales,
-    _np,
     extract_multiscale_patches,
 )
 
@@ -124,8 +124,8 @@ class RandPhysicalShift(RandomizableTransform):
 
     def shift(self, img: torch.Tensor) -> torch.Tensor:
         """Apply the current ``shift_mm`` to ``img`` (no new random draw)."""
-        affine = _np(img.affine).astype(np.float64) if isinstance(img, MetaTensor) else np.eye(4)
-        voxels = self.shift_mm / np.linalg.norm(affine[:3, :3], axis=0)
+        affine = convert_to_numpy(img.affine, dtype=np.float64) if isinstance(img, MetaTensor) else np.eye(4)
+        voxels = self.shift_mm / affine_to_spacing(affine, r=3, suppress_zeros=False)
         shape = tuple(int(s) for s in img.shape[1:])
         if shape not in self._grids:
             self._grids[shape] = torch.as_tensor(create_grid(shape), dtype=torch.float32)

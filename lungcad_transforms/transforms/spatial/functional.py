@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from monai.data import MetaTensor
+from monai.data.utils import affine_to_spacing
 from monai.transforms import Resample, ScaleIntensityRange
+from monai.utils import convert_to_numpy
 
 __all__ = [
     "DEFAULT_SCALES_MM",
@@ -34,10 +35,6 @@ DEFAULT_HU_WINDOW: tuple[float, float] = (-1000.0, 400.0)
 
 
 PATCH_KEYS: tuple[str, str, str] = ("patch_s1", "patch_s2", "patch_s3")
-
-
-def _np(x: Any) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def _check_scales(
@@ -75,9 +72,9 @@ def patch_affines(
         (N, S, 4, 4) float64 affines.
     """
     scales, size = _check_scales(scales_mm, patch_size)
-    affine = _np(image_affine).astype(np.float64)
+    affine = convert_to_numpy(image_affine, dtype=np.float64)
     centers = np.atleast_2d(np.asarray(centers_voxel, dtype=np.float64))
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    spacing = affine_to_spacing(affine, r=3, suppress_zeros=False)
     direction = affine[:3, :3] / spacing
     centers_ras = centers @ affine[:3, :3].T + affine[:3, 3]
     out = np.zeros((len(centers), len(scales), 4, 4))
@@ -132,13 +129,13 @@ def extract_multiscale_patches(
         vol = ScaleIntensityRange(a_min=hu_window[0], a_max=hu_window[1], b_min=0.0, b_max=1.0, clip=True)(
             vol
         )
-    affine = _np(image_affine).astype(np.float64)
+    affine = convert_to_numpy(image_affine, dtype=np.float64)
     centers = np.atleast_2d(np.asarray(centers_voxel, dtype=np.float64))
     n = len(centers)
     affines = patch_affines(affine, centers, scales, size)
     if n == 0:
         return np.zeros((0, len(scales), *size), np.float32), affines
-    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    spacing = affine_to_spacing(affine, r=3, suppress_zeros=False)
     dims = np.asarray(vol.shape[1:], dtype=np.float64)
     # patch axes are the scan axes, so each patch index maps to the scan index
     # centre + (index - half) * patch_voxel / scan_spacing; Resample wants indices centred on the volume
@@ -158,5 +155,5 @@ def extract_multiscale_patches(
     # all candidates and scales stacked along the first axis: one grid_sample call for the whole scan
     flat = torch.from_numpy(grid.reshape(4, n * len(scales) * int(size[0]), int(size[1]), int(size[2])))
     sampled = Resample(mode="bilinear", padding_mode="zeros", dtype=torch.float32)(vol, grid=flat)
-    patches = _np(sampled).reshape(n, len(scales), *size).astype(np.float32)
+    patches = convert_to_numpy(sampled).reshape(n, len(scales), *size).astype(np.float32)
     return patches, affines

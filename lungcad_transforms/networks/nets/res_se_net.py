@@ -1,0 +1,131 @@
+"""Res-SE Net: a residual CNN with squeeze-and-excitation blocks and a CAM-ready head.
+
+The custom network of the FDG PET/CT classification study (Karimpour et al. 2025): stages of residual
+blocks whose residual branch is recalibrated channel-wise by squeeze-and-excitation, then global average
+pooling straight after the last convolution block and one linear layer to the classes. With nothing
+between the pooled maps and the linear layer, the class activation map (CAM) of the last block is exact.
+MONAI's ``SEResNet`` family uses bottleneck blocks and a fixed ImageNet-sized stem; this one is narrow
+and shallow enough to train on 2-D slices on a CPU, so it is put together from MONAI blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+from monai.networks.blocks import ChannelSELayer, Convolution
+from monai.networks.layers.factories import Act, Norm, Pool
+
+__all__ = ["ResSEBlock", "ResSENet"]
+
+
+class ResSEBlock(nn.Module):
+    """Two 3x3 convolutions, squeeze-and-excitation on their output, plus the (projected) input.
+
+    Args:
+        spatial_dims: 2 for slices, 3 for volumes.
+        in_channels: input channels.
+        out_channels: output channels.
+        stride: stride of the first convolution (2 halves the maps).
+        reduction: squeeze-and-excitation reduction ratio.
+
+    Examples:
+        >>> block = ResSEBlock(2, 8, 16, stride=2)
+        >>> block(torch.rand(1, 8, 32, 32)).shape
+        torch.Size([1, 16, 16, 16])
+    """
+
+    def __init__(
+        self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1, reduction: int = 8
+    ) -> None:
+        super().__init__()
+        self.conv1 = Convolution(
+            spatial_dims,
+            in_channels,
+            out_channels,
+            strides=stride,
+            kernel_size=3,
+            act=Act.RELU,
+            norm=Norm.BATCH,
+        )
+        self.conv2 = Convolution(
+            spatial_dims, out_channels, out_channels, kernel_size=3, act=None, norm=Norm.BATCH
+        )
+        self.se = ChannelSELayer(spatial_dims, out_channels, r=max(1, min(reduction, out_channels)))
+        self.project: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.project = Convolution(
+                spatial_dims, in_channels, out_channels, strides=stride, kernel_size=1, act=None,
+                norm=Norm.BATCH, padding=0,
+            )  # fmt: skip
+        self.act = nn.ReLU(inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.se(self.conv2(self.conv1(x))) + self.project(x))
+
+
+class ResSENet(nn.Module):
+    """Residual squeeze-and-excitation network with a global-average-pooling classification head.
+
+    ``features`` (stem and stages) ends in the last convolution block; ``pool`` is global average
+    pooling and ``fc`` the one linear layer to ``num_classes`` logits (softmax is applied outside, by the
+    loss or the post-processing). ``stages`` lists the stem and each stage in order, for freezing the
+    first N in transfer learning.
+
+    Args:
+        spatial_dims: 2 (slices, the study's setting) or 3.
+        in_channels: input channels (CT, PET SUV, optionally a fused channel).
+        num_classes: output logits (2: no cancer / cancer).
+        channels: output channels of the stem and of each stage; every stage after the first halves the maps.
+        blocks: residual SE blocks per stage (``len(channels) - 1`` entries).
+        reduction: squeeze-and-excitation reduction ratio.
+        dropout: dropout before the linear layer (0: none, so CAM stays exact at inference too).
+
+    Examples:
+        >>> net = ResSENet(in_channels=3, channels=(8, 16, 32), blocks=(1, 1))
+        >>> net(torch.rand(2, 3, 64, 64)).shape
+        torch.Size([2, 2])
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 3,
+        num_classes: int = 2,
+        channels: Sequence[int] = (32, 64, 128, 256),
+        blocks: Sequence[int] = (2, 2, 2),
+        reduction: int = 8,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if len(blocks) != len(channels) - 1:
+            raise ValueError(f"blocks needs {len(channels) - 1} entries (one per stage), got {list(blocks)}")
+        stem = nn.Sequential(
+            Convolution(spatial_dims, in_channels, channels[0], kernel_size=3, act=Act.RELU, norm=Norm.BATCH),
+            Pool[Pool.MAX, spatial_dims](kernel_size=2),
+        )
+        stages: list[nn.Module] = [stem]
+        for i, n_blocks in enumerate(blocks):
+            layers = [
+                ResSEBlock(
+                    spatial_dims,
+                    channels[i] if j == 0 else channels[i + 1],
+                    channels[i + 1],
+                    stride=2 if (j == 0 and i > 0) else 1,
+                    reduction=reduction,
+                )  # fmt: skip
+                for j in range(max(1, int(n_blocks)))
+            ]
+            stages.append(nn.Sequential(*layers))
+        self.features = nn.Sequential(*stages)
+        self.pool = Pool[Pool.ADAPTIVEAVG, spatial_dims](1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(channels[-1], num_classes)
+
+    @property
+    def stages(self) -> list[nn.Module]:
+        return list(self.features.children())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
