@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {}
-_SUBPACKAGES = ("cad", "ctgan", "detection", "lidc", "luna16", "phantoms")
+_SUBPACKAGES = ("cad", "ctgan", "detection", "lidc", "luna16", "petct", "phantoms")
 __all__ = sorted(_NAMES)
 
 

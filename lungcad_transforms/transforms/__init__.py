@@ -38,6 +38,19 @@ _NAMES = {
     "LungMaskD": "lungcad_transforms.transforms.lung.dictionary",
     "LungMaskDict": "lungcad_transforms.transforms.lung.dictionary",
     "dilate_ellipsoid": "lungcad_transforms.transforms.lung.functional",
+    "LoadPETCT": "lungcad_transforms.transforms.petct.array",
+    "PETCTChannels": "lungcad_transforms.transforms.petct.array",
+    "LoadPETCTd": "lungcad_transforms.transforms.petct.dictionary",
+    "LoadPETCTD": "lungcad_transforms.transforms.petct.dictionary",
+    "LoadPETCTDict": "lungcad_transforms.transforms.petct.dictionary",
+    "PETCTChannelsd": "lungcad_transforms.transforms.petct.dictionary",
+    "PETCTChannelsD": "lungcad_transforms.transforms.petct.dictionary",
+    "PETCTChannelsDict": "lungcad_transforms.transforms.petct.dictionary",
+    "CT_WINDOWS": "lungcad_transforms.transforms.petct.functional",
+    "CHANNEL_MODES": "lungcad_transforms.transforms.petct.functional",
+    "ct_window_bounds": "lungcad_transforms.transforms.petct.functional",
+    "petct_channels": "lungcad_transforms.transforms.petct.functional",
+    "check_same_frame": "lungcad_transforms.transforms.petct.functional",
     "ExtractCandidates": "lungcad_transforms.transforms.post.array",
     "ExtractCandidatesd": "lungcad_transforms.transforms.post.dictionary",
     "ExtractCandidatesD": "lungcad_transforms.transforms.post.dictionary",
@@ -55,7 +68,7 @@ _NAMES = {
     "patch_affines": "lungcad_transforms.transforms.spatial.functional",
     "extract_multiscale_patches": "lungcad_transforms.transforms.spatial.functional",
 }
-_SUBPACKAGES = ("intensity", "io", "lung", "post", "spatial")
+_SUBPACKAGES = ("intensity", "io", "lung", "petct", "post", "spatial")
 __all__ = sorted(_NAMES)
 
 

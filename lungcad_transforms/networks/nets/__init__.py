@@ -5,9 +5,15 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
+    "BACKBONES": "lungcad_transforms.networks.nets.cam_classifier",
+    "build_cam_classifier": "lungcad_transforms.networks.nets.cam_classifier",
+    "cam_layers": "lungcad_transforms.networks.nets.cam_classifier",
+    "backbone_stages": "lungcad_transforms.networks.nets.cam_classifier",
     "CTGANGenerator": "lungcad_transforms.networks.nets.ctgan",
     "GradualIntegrationStream": "lungcad_transforms.networks.nets.mgicnn",
     "MGICNN": "lungcad_transforms.networks.nets.mgicnn",
+    "load_pretrained_weights": "lungcad_transforms.networks.nets.pretrained",
+    "freeze_stages": "lungcad_transforms.networks.nets.pretrained",
     "ResSEBlock": "lungcad_transforms.networks.nets.res_se_net",
     "ResSENet": "lungcad_transforms.networks.nets.res_se_net",
     "Small3DCNN": "lungcad_transforms.networks.nets.small3dcnn",
