@@ -9,8 +9,9 @@ itk, pydicom nor any optional extra.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from lungcad_transforms.utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -57,16 +58,9 @@ _PUBLIC = {
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(
+    __name__, {n: f"{__name__}.{m}" for n, m in _PUBLIC.items()}, _SUBPACKAGES
+)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly

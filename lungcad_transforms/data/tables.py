@@ -63,6 +63,13 @@ SEGMENTATION_CANDIDATE_COLUMNS: tuple[str, ...] = (*RESULTS_COLUMNS, "diameter_m
 FROC_CURVE_COLUMNS: tuple[str, ...] = ("fp_per_scan", "sensitivity", "threshold")
 
 _CANDIDATE_NUMERIC = (*COORD_COLUMNS, "probability", "diameter_mm")
+# what makes a candidate row well formed, the same for the strict and the lenient reader
+_CANDIDATE_ROW_RULES = {
+    "numeric": _CANDIDATE_NUMERIC,
+    "integer": ["class"],
+    "non_negative": ["diameter_mm"],
+    "what": "candidates",
+}
 
 Records = Iterable[Mapping[str, Any]]
 
@@ -118,15 +125,7 @@ def read_candidates(path: str | os.PathLike) -> list[dict[str, Any]]:
         >>> rows[0]["class"], rows[0]["coordZ"]  # doctest: +SKIP
         (0, -377.42)
     """
-    table = read_table(
-        path,
-        CANDIDATE_COLUMNS,
-        _CANDIDATE_NUMERIC,
-        integer=["class"],
-        non_negative=["diameter_mm"],
-        one_of=("class", "probability"),
-        what="candidates",
-    )
+    table = read_table(path, CANDIDATE_COLUMNS, one_of=("class", "probability"), **_CANDIDATE_ROW_RULES)
     return table.rows()
 
 
@@ -153,15 +152,7 @@ def read_candidates_lenient(path: str | os.PathLike) -> tuple[list[dict[str, Any
         >>> problems  # doctest: +SKIP
         ["candidates.csv: line 7: coordY is 'abc', not a number (row skipped)"]
     """
-    table = read_table(
-        path,
-        CANDIDATE_COLUMNS,
-        _CANDIDATE_NUMERIC,
-        integer=["class"],
-        non_negative=["diameter_mm"],
-        on_bad_row="skip",
-        what="candidates",
-    )
+    table = read_table(path, CANDIDATE_COLUMNS, on_bad_row="skip", **_CANDIDATE_ROW_RULES)
     return table.rows(with_line=True), table.problems
 
 

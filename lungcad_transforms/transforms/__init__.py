@@ -3,7 +3,7 @@ aliases in ``<area>/dictionary.py``, pure functions in ``<area>/functional.py``.
 
 from __future__ import annotations
 
-import importlib
+from lungcad_transforms.utils.lazy import lazy_exports
 
 _NAMES = {
     "SUVBodyWeight": "lungcad_transforms.transforms.intensity.array",
@@ -68,18 +68,13 @@ _NAMES = {
     "patch_affines": "lungcad_transforms.transforms.spatial.functional",
     "extract_multiscale_patches": "lungcad_transforms.transforms.spatial.functional",
 }
-_SUBPACKAGES = ("intensity", "io", "lung", "petct", "post", "spatial")
+_SUBPACKAGES = (
+    "intensity",
+    "io",
+    "lung",
+    "petct",
+    "post",
+    "spatial",
+)
 __all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str):
-    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+from lungcad_transforms.utils.lazy import lazy_exports
 
 _NAMES = {
     "group_marks": "lungcad_transforms.apps.lidc.consensus",
@@ -22,16 +22,4 @@ _NAMES = {
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
-
-
-def __getattr__(name: str):
-    # names and subpackages load on first use: importing a package pulls in nothing heavy (itk, monai)
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)
