@@ -7,6 +7,7 @@ Library imports happen inside the sub-commands so that ``lungcad --help`` answer
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import warnings
@@ -16,6 +17,10 @@ from lungcad_transforms.apps.luna16.evaluation import add_froc_arguments, froc_c
 from lungcad_transforms.errors import InputError
 
 __all__ = ["build_parser", "main"]
+
+# Apps that bring their own sub-command expose ``register(subparsers)`` in a light ``cli`` module (argparse
+# only, library imports inside the command) so that each app owns its arguments and ``--help`` stays fast.
+APP_COMMANDS: tuple[str, ...] = ()
 
 
 def _cmd_lungmask(args: argparse.Namespace) -> int:
@@ -106,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bundle-dir", default=None, help="trained or exported CT-GAN bundle (default: the repository's)"
     )
     p.set_defaults(func=_cmd_ctgan)
+    for module in APP_COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
