@@ -5,6 +5,8 @@ from __future__ import annotations
 from lungcad_transforms.utils.lazy import lazy_exports
 
 _NAMES = {
+    "save_confusion_matrix_png": "lungcad_transforms.visualize.classification_plots",
+    "save_roc_png": "lungcad_transforms.visualize.classification_plots",
     "save_froc_report": "lungcad_transforms.visualize.froc_plot",
     "default_target_layer": "lungcad_transforms.visualize.gradcam",
     "normalize_heatmaps": "lungcad_transforms.visualize.gradcam",
