@@ -5,6 +5,12 @@ from __future__ import annotations
 from lungcad_transforms.utils.lazy import lazy_exports
 
 _NAMES = {
+    "CLASSIFICATION_METRICS": "lungcad_transforms.metrics.classification",
+    "aggregate_by_patient": "lungcad_transforms.metrics.classification",
+    "binary_classification_report": "lungcad_transforms.metrics.classification",
+    "bootstrap_ci": "lungcad_transforms.metrics.classification",
+    "paired_bootstrap_auc_difference": "lungcad_transforms.metrics.classification",
+    "roc_auc": "lungcad_transforms.metrics.classification",
     "FROC_FP_RATES": "lungcad_transforms.metrics.froc",
     "MAX_CANDIDATES_PER_SCAN": "lungcad_transforms.metrics.froc",
     "MISSING_DIAMETER_MM": "lungcad_transforms.metrics.froc",
