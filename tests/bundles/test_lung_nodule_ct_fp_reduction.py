@@ -21,7 +21,7 @@ from lungcad_transforms.apps.detection.phantom_candidates import (
 from lungcad_transforms.data.tables import read_annotations, read_candidates
 from lungcad_transforms.metrics.froc import froc_score
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "lung_nodule_ct_fp_reduction"
 CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(n_train=2, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0), seed=7)

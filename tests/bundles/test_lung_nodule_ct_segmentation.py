@@ -21,7 +21,7 @@ import torch
 
 from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = REPO_ROOT / "bundles" / "lung_nodule_ct_segmentation" / "configs"
 TINY = ["--patch_size", "[32,32,32]", "--num_samples", "1"]
 
