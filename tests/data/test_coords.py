@@ -29,9 +29,6 @@ def ball_centroid_index(volume: np.ndarray, threshold: float) -> np.ndarray:
     return np.argwhere(volume > threshold).mean(axis=0)
 
 
-# ---------------------------------------------------------------- pure conversion
-
-
 def test_world_to_voxel_flips_x_and_y_only():
     affine = np.diag([0.7, 0.7, 2.5, 1.0])
     affine[:3, 3] = [-180.0, -200.0, -300.0]  # RAS of voxel 0
@@ -80,9 +77,6 @@ def test_inside_volume_uses_voxel_extent_and_never_clips():
     assert inside_volume([2.0, 2.0, 2.0], shape).shape == (1,)
 
 
-# ---------------------------------------------------------------- real LIDC-IDRI-0003 slab + LUNA16 rows
-
-
 def test_lidc_0003_luna16_rows(lidc_0003: Path, luna16_annotations: Path):
     rows = [row for row in read_annotations(luna16_annotations) if row["seriesuid"] == LIDC_0003_SERIESUID]
     assert len(rows) == 3
@@ -112,9 +106,6 @@ def test_lidc_0003_luna16_rows(lidc_0003: Path, luna16_annotations: Path):
     # back to world: the voxel centre is within half a voxel of the LUNA16 position
     back = voxel_to_world(centre, image.affine)[0]
     assert np.all(np.abs(back - centres[big]) <= np.array([0.41, 0.41, 1.25]) + 1e-6)
-
-
-# ---------------------------------------------------------------- phantoms with known nodules
 
 
 def write_ball_metaimage(
@@ -186,9 +177,6 @@ def test_nifti_non_ras_orientation(tmp_path: Path):
     assert hu[tuple(np.floor(index + 0.5).astype(int))] == 60
     np.testing.assert_allclose(ball_centroid_index(hu, -400), index, atol=0.35)
     np.testing.assert_allclose(voxel_to_world(index, image.affine)[0], centre_lps, atol=1e-5)
-
-
-# ---------------------------------------------------------------- table readers
 
 
 def test_read_annotations_real_luna16(luna16_annotations: Path):

@@ -3,24 +3,22 @@ re-derivation on random cases, bootstrap bounds, the results writer and the ``lu
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import math
-import re
 from collections import defaultdict
 
 import numpy as np
 import pytest
 
-from lungcad_transforms.apps.luna16.evaluation import add_froc_arguments, evaluate_files, froc_command
-from lungcad_transforms.data.tables import read_seriesuids, write_results_csv
-from lungcad_transforms.errors import InputError
+from lungcad_transforms.apps.luna16.evaluation import evaluate_files
 from lungcad_transforms.metrics.froc import FROC_FP_RATES, froc_score
-from lungcad_transforms.visualize.froc_plot import save_froc_report
 
 S0, S1, S2, S3 = (f"1.3.6.1.4.1.14519.5.2.1.6279.6001.10{i}" for i in range(4))
 UNLISTED = "1.3.6.1.4.1.14519.5.2.1.6279.6001.999"
+
+
+ANN_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
+RES_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "probability"]
 
 
 def nodule(uid: str, x: float, y: float, z: float, diameter: float = 10.0) -> dict:
@@ -43,10 +41,6 @@ def write_csv(path, columns, rows):
         for row in rows:
             writer.writerow([row[c] for c in columns])
     return path
-
-
-ANN_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
-RES_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "probability"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -435,215 +429,3 @@ def test_candidate_auc_counts_ties_one_half():
     nodules = [nodule(S0, 0, 0, 0), nodule(S1, 0, 0, 0)]
     marks = [mark(S0, 0, 0, 0, 0.9), mark(S1, 0, 0, 0, 0.5), far_mark(S0, 0.5), far_mark(S1, 0.1)]
     assert froc_score(nodules, marks, [S0, S1]).auc == pytest.approx(0.875)
-
-
-# ------------------------------------------------------------------------------------------------
-# inputs, outputs, command
-# ------------------------------------------------------------------------------------------------
-@pytest.fixture()
-def luna_files(tmp_path):
-    """A small evaluation set on disk, in LUNA16 form."""
-    nodules, excluded, marks, uids = random_case(5)
-    write_csv(tmp_path / "annotations.csv", ANN_COLS, nodules)
-    write_csv(tmp_path / "annotations_excluded.csv", ANN_COLS, excluded)
-    write_results_csv(marks, tmp_path / "results.csv")
-    (tmp_path / "seriesuids.csv").write_text("".join(f"{u}\n" for u in uids))
-    return tmp_path, (nodules, excluded, marks, uids)
-
-
-def test_files_and_lists_give_the_same_result(luna_files):
-    folder, (nodules, excluded, marks, uids) = luna_files
-    from_files = evaluate_files(
-        folder / "annotations.csv",
-        folder / "seriesuids.csv",
-        folder / "results.csv",
-        folder / "annotations_excluded.csv",
-    )
-    from_lists = froc_score(nodules, marks, uids, excluded=excluded)
-    np.testing.assert_array_equal(from_files.sensitivities, from_lists.sensitivities)
-    assert from_files.sources["results"] == str(folder / "results.csv")
-
-
-def test_write_results_csv_is_luna16_form_at_full_precision(tmp_path):
-    rows = [
-        {
-            "seriesuid": S0,
-            "coordX": -128.6994211,
-            "coordY": -175.3192718,
-            "coordZ": -298.3875064,
-            "probability": 0.1 + 0.2,
-            "diameter_mm": 5.65,
-            "label": "solid",
-        },
-        {
-            "seriesuid": S1,
-            "coordX": np.float32(1.5),
-            "coordY": 2,
-            "coordZ": 3.0,
-            "probability": np.float64(0.5),
-        },
-    ]
-    path = write_results_csv(rows, tmp_path / "out" / "results.csv")
-    with open(path, newline="") as fh:
-        table = list(csv.reader(fh))
-    assert table[0] == ["seriesuid", "coordX", "coordY", "coordZ", "probability", "diameter_mm", "label"]
-    assert float(table[1][4]) == 0.1 + 0.2 and table[1][6] == "solid" and table[2][5:] == ["", ""]
-    assert [p.name for p in path.parent.iterdir()] == ["results.csv"]
-
-
-def test_write_results_csv_refuses_bad_rows_and_writes_nothing(tmp_path):
-    bad = [mark(S0, 0, 0, 0, 0.5), mark(S0, 0, float("nan"), 0, 0.5)]
-    with pytest.raises(InputError, match="row 1: coordY is nan, not a finite number"):
-        write_results_csv(bad, tmp_path / "results.csv")
-    with pytest.raises(InputError, match="row 0: missing key 'probability'"):
-        write_results_csv(
-            [{"seriesuid": S0, "coordX": 0, "coordY": 0, "coordZ": 0}], tmp_path / "results.csv"
-        )
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_seriesuids_file_rules(tmp_path):
-    plain = tmp_path / "plain.csv"
-    plain.write_text(f"{S0}\n\n{S1}\n")
-    headed = tmp_path / "headed.csv"
-    headed.write_text(f"seriesuid\n{S0}\n{S1}\n")
-    assert read_seriesuids(plain) == read_seriesuids(headed) == [S0, S1]
-    twice = tmp_path / "twice.csv"
-    twice.write_text(f"{S0}\n{S1}\n{S0}\n")
-    with pytest.raises(InputError, match=r"twice.csv: line 3: seriesuid .* already listed on line 1"):
-        read_seriesuids(twice)
-    (tmp_path / "empty.csv").write_text("\n")
-    with pytest.raises(InputError, match="lists no scan"):
-        read_seriesuids(tmp_path / "empty.csv")
-
-
-@pytest.mark.parametrize(
-    "results_text, message",
-    [
-        ("seriesuid,coordX,coordY,coordZ\n{u},1,2,3\n", r"line 1: header .* lacks column\(s\) probability"),
-        (
-            "seriesuid,coordX,coordY,coordZ,probability\n{u},1,2,3,0.5\n{u},1,abc,3,0.5\n",
-            "line 3: coordY is 'abc', not a number",
-        ),
-        (
-            "seriesuid,coordX,coordY,coordZ,probability\n{u},1,2,3,0.5\n\n{u},1,2,3,nan\n",
-            "line 4: probability is 'nan', not a finite number",
-        ),
-        ("seriesuid,coordX,coordY,coordZ,probability\n{u},1,2\n", "line 2: expected 5 fields .*, found 3"),
-        ("", "empty results file"),
-    ],
-)
-def test_malformed_results_name_file_and_line(tmp_path, results_text, message):
-    ann = write_csv(tmp_path / "annotations.csv", ANN_COLS, [nodule(S0, 0, 0, 0)])
-    res = tmp_path / "results.csv"
-    res.write_text(results_text.format(u=S0))
-    with pytest.raises(InputError, match=message) as info:
-        froc_score(ann, res, [S0])
-    assert info.value.path == str(res)
-
-
-def test_other_bad_inputs(tmp_path):
-    with pytest.raises(InputError, match="annotations file does not exist"):
-        froc_score(tmp_path / "missing.csv", [], [S0])
-    with pytest.raises(InputError, match="no included nodule"):
-        froc_score([nodule(UNLISTED, 0, 0, 0)], [], [S0])
-    with pytest.raises(InputError, match="row 0: missing key 'diameter_mm'"):
-        froc_score([mark(S0, 0, 0, 0, 0.5)], [], [S0])
-
-
-def run_cli(argv):
-    parser = argparse.ArgumentParser(prog="lungcad froc")
-    add_froc_arguments(parser)
-    return froc_command(parser.parse_args(argv))
-
-
-def test_command_prints_seven_sensitivities_then_cpm_and_writes_the_report(luna_files, capsys):
-    folder, (nodules, excluded, marks, uids) = luna_files
-    out = folder / "report"
-    argv = [
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "results.csv"),
-        "--excluded",
-        str(folder / "annotations_excluded.csv"),
-        "--out",
-        str(out),
-        "--bootstrap",
-        "40",
-        "--seed",
-        "1",
-    ]
-    assert run_cli(argv) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    expected = froc_score(nodules, marks, uids, excluded=excluded)
-    assert re.fullmatch(r"CPM \d\.\d{4}", lines[-1])
-    assert float(lines[-1].split()[1]) == pytest.approx(expected.cpm, abs=5e-5)
-    sens_lines = lines[-8:-1]
-    for rate, value, line in zip(FROC_FP_RATES, expected.sensitivities, sens_lines, strict=True):
-        m = re.fullmatch(r"sensitivity at ([\d.]+) FP/scan: (\d\.\d{4}) \(95% CI \d\.\d{4}-\d\.\d{4}\)", line)
-        assert m and float(m.group(1)) == rate and float(m.group(2)) == pytest.approx(value, abs=5e-5)
-    report = json.loads((out / "froc.json").read_text())
-    assert report["cpm"] == pytest.approx(expected.cpm) and report["n_bootstrap"] == 40
-    assert len(report["ci_low"]) == 7 and report["total_nodules"] == expected.total_nodules
-    assert (out / "froc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    curve = list(csv.reader(open(out / "froc_curve.csv")))
-    assert (
-        curve[0] == ["fp_per_scan", "sensitivity", "threshold"]
-        and len(curve) == len(expected.curve_fp_rate) + 1
-    )
-
-
-def test_command_reports_bad_input_on_stderr_with_status_2(luna_files, capsys):
-    folder, _ = luna_files
-    (folder / "broken.csv").write_text(f"seriesuid,coordX,coordY,coordZ,probability\n{S0},x,0,0,0.5\n")
-    argv = [
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "broken.csv"),
-        "--out",
-        str(folder / "never"),
-    ]
-    assert run_cli(argv) == 2
-    err = capsys.readouterr().err
-    assert "broken.csv: line 2: coordX is 'x', not a number" in err
-    assert not (folder / "never").exists()
-
-
-def test_save_froc_report_without_bootstrap(tmp_path):
-    r = froc_score([nodule(S0, 0, 0, 0)], [mark(S0, 0, 0, 0, 0.7), far_mark(S0, 0.2)], [S0])
-    paths = save_froc_report(r, tmp_path / "froc")
-    assert sorted(paths) == ["curve", "json", "png"]
-    data = json.loads(paths["json"].read_text())
-    assert data["ci_low"] is None and data["sensitivities"] == [1.0] * 7 and math.isclose(data["cpm"], 1.0)
-    assert sorted(p.name for p in (tmp_path / "froc").iterdir()) == [
-        "froc.json",
-        "froc.png",
-        "froc_curve.csv",
-    ]
-
-
-def test_lungcad_froc_subcommand(luna_files, capsys):
-    from lungcad_transforms.cli import main
-
-    folder, _ = luna_files
-    argv = [
-        "froc",
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "results.csv"),
-    ]
-    assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    assert (
-        re.fullmatch(r"CPM \d\.\d{4}", out[-1])
-        and len([o for o in out if o.startswith("sensitivity at")]) == 7
-    )

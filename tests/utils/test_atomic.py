@@ -1,3 +1,5 @@
+"""Atomic file and folder outputs."""
+
 from __future__ import annotations
 
 import pytest

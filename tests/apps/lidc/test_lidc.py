@@ -1,3 +1,5 @@
+"""LIDC-IDRI: reader XML, consensus marks, slice geometry and the preparation scripts."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +20,7 @@ from lungcad_transforms.data.coords import world_to_voxel
 from lungcad_transforms.data.tables import read_annotations
 from lungcad_transforms.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 LIDC_0003_SERIES = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
 
 

@@ -1,4 +1,4 @@
-"""Finding scans in folders, loading them as RAS volumes, refusing bad input, and ValidateCT."""
+"""Finding scans in folders, loading them as RAS volumes with the geometry contract, refusing bad input."""
 
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from lungcad_transforms.data.dicom import ITKDicomSeriesReader, dicom_series_files
 from lungcad_transforms.data.image_reader import find_images, load_image
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.transforms.io.array import ValidateCT
-from lungcad_transforms.transforms.io.dictionary import ValidateCTD, ValidateCTd, ValidateCTDict
 
 LIDC_0003_SERIESUID = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
 LIDC_0002_SERIESUID = "1.3.6.1.4.1.14519.5.2.1.6279.6001.619372068417051974713149104919"
@@ -75,9 +73,6 @@ def write_dicomdir(path: Path) -> None:
     ds.FileSetID = "LUNGCAD"
     ds.DirectoryRecordSequence = []
     ds.save_as(path, enforce_file_format=True)
-
-
-# ---------------------------------------------------------------- find_images on real data
 
 
 def test_find_images_lidc_series_folder(lidc_0003: Path):
@@ -224,9 +219,6 @@ def test_find_images_refuses_empty_or_imageless_folders(tmp_path: Path, real_dat
         find_images(tmp_path / "missing")
 
 
-# ---------------------------------------------------------------- load_image on real data
-
-
 def test_load_lidc_slabs(lidc_0003: Path, lidc_0002: Path):
     ct = load_image(str(lidc_0003))
     assert isinstance(ct, MetaTensor) and ct.dtype == torch.float32
@@ -284,9 +276,6 @@ def test_load_nifti_fixtures(real_data: Path):
     pet = load_image(real_data / "mr_pet/sts_ibsi_cropped/STS_002/PET/nifti/image/image.nii.gz")
     assert tuple(pet.shape) == (1, 30, 27, 48)
     assert 15 < float(pet.max()) < 30  # already SUV in this collection
-
-
-# ---------------------------------------------------------------- load_image refuses bad input
 
 
 def test_truncated_dicom(tmp_path: Path, lidc_0003: Path):
@@ -408,43 +397,3 @@ def test_unreadable_and_missing_paths(tmp_path: Path):
         load_image(tmp_path)
     with pytest.raises(InputError, match="no 'image' key"):
         load_image({"seriesuid": "x"})
-
-
-# ---------------------------------------------------------------- ValidateCT
-
-
-def test_validate_ct_accepts_real_ct(lidc_0003: Path):
-    ct = load_image(lidc_0003)
-    assert ValidateCT()(ct) is ct
-    data = {"image": ct, "label": torch.zeros(1)}
-    out = ValidateCTd(keys="image")(data)
-    assert out["image"] is ct and out["label"] is data["label"]
-    assert ValidateCTD is ValidateCTd and ValidateCTDict is ValidateCTd
-    # an unlabelled-modality NIfTI passes on its values (HU with air)
-    assert ValidateCT()(np.full((1, 4, 4, 4), -1000.0, np.float32)).shape == (1, 4, 4, 4)
-
-
-def test_validate_ct_refuses_non_ct(real_data: Path):
-    pet = load_image(real_data / PETCT / "PT_CTAC_dicom")
-    with pytest.raises(InputError, match="modality is 'PT', not CT") as info:
-        ValidateCT()(pet)
-    assert info.value.path == pet.meta["filename_or_obj"]
-    mr = load_image(
-        real_data / "small/totalsegmentator/example_mr_sm.nii.gz"
-    )  # modality unknown, values >= -47
-    with pytest.raises(InputError, match="not CT Hounsfield units"):
-        ValidateCTd(keys="image")({"image": mr})
-
-
-def test_validate_ct_refuses_bad_arrays():
-    with pytest.raises(InputError, match=r"got shape \(1, 8, 8\)"):
-        ValidateCT()(MetaTensor(torch.full((1, 8, 8), -1000.0), meta={"filename_or_obj": "slice.png"}))
-    with pytest.raises(InputError, match=r"got shape \(2, 8, 8, 8\)"):
-        ValidateCT()(torch.full((2, 8, 8, 8), -1000.0))
-    nan = torch.full((1, 8, 8, 8), -1000.0)
-    nan[0, 1, 1, 1] = float("nan")
-    with pytest.raises(InputError, match="1 NaN or infinite"):
-        ValidateCT()(nan)
-    with pytest.raises(InputError, match="<array>"):
-        ValidateCT()(torch.zeros((1, 8, 8, 8)))
-    ValidateCTd(keys="missing", allow_missing_keys=True)({"image": torch.zeros(1)})

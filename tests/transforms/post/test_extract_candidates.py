@@ -1,3 +1,5 @@
+"""extract_candidates / ExtractCandidatesd: candidates from probability maps."""
+
 from __future__ import annotations
 
 import csv

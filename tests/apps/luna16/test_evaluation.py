@@ -1,0 +1,177 @@
+"""The LUNA16 evaluation command: files and in-memory lists agree, seven sensitivities and CPM printed, bad input on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from lungcad_transforms.apps.luna16.evaluation import add_froc_arguments, evaluate_files, froc_command
+from lungcad_transforms.data.tables import write_results_csv
+from lungcad_transforms.metrics.froc import FROC_FP_RATES, froc_score
+
+S0, S1, S2, S3 = (f"1.3.6.1.4.1.14519.5.2.1.6279.6001.10{i}" for i in range(4))
+UNLISTED = "1.3.6.1.4.1.14519.5.2.1.6279.6001.999"
+
+
+ANN_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
+RES_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "probability"]
+
+
+def nodule(uid: str, x: float, y: float, z: float, diameter: float = 10.0) -> dict:
+    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "diameter_mm": diameter}
+
+
+def mark(uid: str, x: float, y: float, z: float, probability: float) -> dict:
+    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "probability": probability}
+
+
+def write_csv(path, columns, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([row[c] for c in columns])
+    return path
+
+
+def random_case(seed):
+    rng = np.random.default_rng(seed)
+    uids = [f"1.2.826.0.{seed}.{i}" for i in range(int(rng.integers(3, 9)))]
+    nodules, excluded, marks = [], [], []
+    for uid in uids + [UNLISTED]:
+        for _ in range(int(rng.integers(0, 4))):
+            nodules.append(
+                nodule(uid, *rng.integers(-30, 30, 3).astype(float), float(rng.choice([4.0, 6.5, 12.0])))
+            )
+        for _ in range(int(rng.integers(0, 3))):
+            excluded.append(
+                nodule(uid, *rng.integers(-30, 30, 3).astype(float), float(rng.choice([-1.0, 5.0])))
+            )
+        own = [n for n in nodules if n["seriesuid"] == uid]
+        for _ in range(int(rng.choice([0, 5, 20, 110]))):
+            if own and rng.random() < 0.3:
+                n = own[int(rng.integers(len(own)))]
+                xyz = np.array([n["coordX"], n["coordY"], n["coordZ"]]) + rng.integers(-3, 4, 3)
+            else:
+                xyz = rng.integers(-30, 30, 3)
+            # 2 decimals: plenty of ties, among FPs, among hits and across them
+            marks.append(mark(uid, *map(float, xyz), float(np.round(rng.random(), 2))))
+    nodules.append(nodule(uids[0], 0.0, 0.0, 0.0, 8.0))  # at least one included nodule in a listed scan
+    return nodules, excluded, marks, uids
+
+
+# ------------------------------------------------------------------------------------------------
+# inputs, outputs, command
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture()
+def luna_files(tmp_path):
+    """A small evaluation set on disk, in LUNA16 form."""
+    nodules, excluded, marks, uids = random_case(5)
+    write_csv(tmp_path / "annotations.csv", ANN_COLS, nodules)
+    write_csv(tmp_path / "annotations_excluded.csv", ANN_COLS, excluded)
+    write_results_csv(marks, tmp_path / "results.csv")
+    (tmp_path / "seriesuids.csv").write_text("".join(f"{u}\n" for u in uids))
+    return tmp_path, (nodules, excluded, marks, uids)
+
+
+def test_files_and_lists_give_the_same_result(luna_files):
+    folder, (nodules, excluded, marks, uids) = luna_files
+    from_files = evaluate_files(
+        folder / "annotations.csv",
+        folder / "seriesuids.csv",
+        folder / "results.csv",
+        folder / "annotations_excluded.csv",
+    )
+    from_lists = froc_score(nodules, marks, uids, excluded=excluded)
+    np.testing.assert_array_equal(from_files.sensitivities, from_lists.sensitivities)
+    assert from_files.sources["results"] == str(folder / "results.csv")
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser(prog="lungcad froc")
+    add_froc_arguments(parser)
+    return froc_command(parser.parse_args(argv))
+
+
+def test_command_prints_seven_sensitivities_then_cpm_and_writes_the_report(luna_files, capsys):
+    folder, (nodules, excluded, marks, uids) = luna_files
+    out = folder / "report"
+    argv = [
+        "--annotations",
+        str(folder / "annotations.csv"),
+        "--seriesuids",
+        str(folder / "seriesuids.csv"),
+        "--results",
+        str(folder / "results.csv"),
+        "--excluded",
+        str(folder / "annotations_excluded.csv"),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "40",
+        "--seed",
+        "1",
+    ]
+    assert run_cli(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    expected = froc_score(nodules, marks, uids, excluded=excluded)
+    assert re.fullmatch(r"CPM \d\.\d{4}", lines[-1])
+    assert float(lines[-1].split()[1]) == pytest.approx(expected.cpm, abs=5e-5)
+    sens_lines = lines[-8:-1]
+    for rate, value, line in zip(FROC_FP_RATES, expected.sensitivities, sens_lines, strict=True):
+        m = re.fullmatch(r"sensitivity at ([\d.]+) FP/scan: (\d\.\d{4}) \(95% CI \d\.\d{4}-\d\.\d{4}\)", line)
+        assert m and float(m.group(1)) == rate and float(m.group(2)) == pytest.approx(value, abs=5e-5)
+    report = json.loads((out / "froc.json").read_text())
+    assert report["cpm"] == pytest.approx(expected.cpm) and report["n_bootstrap"] == 40
+    assert len(report["ci_low"]) == 7 and report["total_nodules"] == expected.total_nodules
+    assert (out / "froc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = list(csv.reader(open(out / "froc_curve.csv")))
+    assert (
+        curve[0] == ["fp_per_scan", "sensitivity", "threshold"]
+        and len(curve) == len(expected.curve_fp_rate) + 1
+    )
+
+
+def test_command_reports_bad_input_on_stderr_with_status_2(luna_files, capsys):
+    folder, _ = luna_files
+    (folder / "broken.csv").write_text(f"seriesuid,coordX,coordY,coordZ,probability\n{S0},x,0,0,0.5\n")
+    argv = [
+        "--annotations",
+        str(folder / "annotations.csv"),
+        "--seriesuids",
+        str(folder / "seriesuids.csv"),
+        "--results",
+        str(folder / "broken.csv"),
+        "--out",
+        str(folder / "never"),
+    ]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "broken.csv: line 2: coordX is 'x', not a number" in err
+    assert not (folder / "never").exists()
+
+
+def test_lungcad_froc_subcommand(luna_files, capsys):
+    from lungcad_transforms.cli import main
+
+    folder, _ = luna_files
+    argv = [
+        "froc",
+        "--annotations",
+        str(folder / "annotations.csv"),
+        "--seriesuids",
+        str(folder / "seriesuids.csv"),
+        "--results",
+        str(folder / "results.csv"),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert (
+        re.fullmatch(r"CPM \d\.\d{4}", out[-1])
+        and len([o for o in out if o.startswith("sensitivity at")]) == 7
+    )

@@ -1,0 +1,120 @@
+"""DICOM series writer (CT, PT, MR): read back through ITK and pydicom."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Orientation
+from pydicom.uid import UID
+
+from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
+from lungcad_transforms.apps.phantoms.results import CTPhantom
+from lungcad_transforms.data.dicom_writer import write_dicom_series
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def ct() -> CTPhantom:
+    # X != Y and sx != sy, so a swapped PixelSpacing or a transposed slice cannot pass
+    return make_ct_phantom(
+        (72, 64, 24),
+        spacing=(0.7, 0.8, 1.25),
+        seed=7,
+        nodule_kinds=("solid", "juxtapleural"),
+        fov_circle=True,
+    )
+
+
+def load(path) -> np.ndarray:
+    return LoadImage(reader="ITKReader", image_only=True)(str(path))
+
+
+def load_ras(path):
+    return Compose(
+        [LoadImage(reader="ITKReader", image_only=True), EnsureChannelFirst(), Orientation(axcodes="RAS")]
+    )(str(path))
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_dicom_ct_round_trip_through_itk(ct: CTPhantom, tmp_path: Path):
+    folder = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "ct", seriesuid=ct.seriesuid)
+    image = load(folder)
+    assert tuple(image.shape) == ct.hu.shape
+    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ ct.affine_lps(), atol=1e-4)
+    np.testing.assert_array_equal(image.numpy(), ct.hu)  # HU are integers: no rescale rounding
+    ras = load_ras(folder)
+    np.testing.assert_array_equal(ras[0].numpy(), ct.hu[::-1, ::-1, :])
+    assert (ras[0].numpy() == -2048).any()  # the padding outside the field of view survives
+
+
+def test_dicom_ct_headers_through_pydicom(ct: CTPhantom, tmp_path: Path):
+    folder = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "ct", seriesuid=ct.seriesuid)
+    files = sorted(folder.glob("*.dcm"))
+    assert len(files) == ct.hu.shape[2]
+    slices = sorted((pydicom.dcmread(f) for f in files), key=lambda d: int(d.InstanceNumber))
+    uids = {str(d.SOPInstanceUID) for d in slices}
+    assert len(uids) == len(slices) and all(UID(u).is_valid for u in uids)
+    for k, ds in enumerate(slices):
+        assert ds.Modality == "CT" and ds.SeriesInstanceUID == ct.seriesuid
+        assert (ds.Rows, ds.Columns) == (ct.hu.shape[1], ct.hu.shape[0])
+        np.testing.assert_allclose([float(v) for v in ds.PixelSpacing], [ct.spacing[1], ct.spacing[0]])
+        assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+        expected_position = np.asarray(ct.origin_lps) + [0, 0, k * ct.spacing[2]]
+        np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], expected_position, atol=1e-6)
+        assert float(ds.SliceThickness) == float(ds.SpacingBetweenSlices) == ct.spacing[2]
+        assert ds.pixel_array.dtype == np.int16
+        hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        np.testing.assert_array_equal(hu, ct.hu[:, :, k].T)
+    assert len({str(d.StudyInstanceUID) for d in slices}) == 1
+    # same arguments, same bytes: nothing time-based in the files
+    again = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "again", seriesuid=ct.seriesuid)
+    assert tree_digest(folder) == tree_digest(again)
+
+
+def test_dicom_pet_stores_bqml_and_suv_comes_back(tmp_path: Path):
+    pet = make_pet_phantom((40, 36, 12), seed=4, n_lesions=1)
+    weight, dose = 82.0, 3.2e8
+    folder = write_dicom_series(
+        pet.suv, pet.spacing, pet.origin_lps, tmp_path / "pt", "PT", seriesuid=pet.seriesuid,
+        patient_weight_kg=weight, injected_dose_bq=dose, injection_time="093000", series_time="103000",
+    )  # fmt: skip
+    slices = sorted((pydicom.dcmread(f) for f in folder.glob("*.dcm")), key=lambda d: int(d.InstanceNumber))
+    first = slices[0]
+    assert first.Modality == "PT" and first.Units == "BQML" and first.DecayCorrection == "START"
+    info = first.RadiopharmaceuticalInformationSequence[0]
+    decayed = float(info.RadionuclideTotalDose) * 2 ** (-3600.0 / float(info.RadionuclideHalfLife))
+    suv_per_bqml = float(first.PatientWeight) * 1000.0 / decayed
+    assert float(first.PatientWeight) == weight and float(info.RadionuclideTotalDose) == dose
+    assert str(info.RadiopharmaceuticalStartTime) == "093000" and str(first.SeriesTime) == "103000"
+    slope = float(first.RescaleSlope)
+    suv = np.stack([d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept) for d in slices], -1)
+    suv = suv.transpose(1, 0, 2) * suv_per_bqml
+    np.testing.assert_allclose(suv, pet.suv, atol=slope * suv_per_bqml)
+    assert pet.suv.max() / (slope * suv_per_bqml) > 1000  # the 16-bit scale is well used
+    suv_module = pytest.importorskip("lungcad_transforms.data.suv")
+    assert suv_module.suv_body_weight_factor(folder) == pytest.approx(suv_per_bqml, rel=1e-6)
+    # ITK applies the rescale: Bq/ml per voxel, in the same geometry
+    image = load(folder)
+    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ pet.affine_lps(), atol=1e-4)
+    np.testing.assert_allclose(image.numpy() * suv_per_bqml, pet.suv, atol=slope * suv_per_bqml * 1.01)
+
+
+def test_dicom_mr_is_unsigned_and_reads_back(tmp_path: Path):
+    mr = make_mr_phantom((40, 40, 8), seed=1, n_lesions=0)
+    folder = write_dicom_series(mr.intensity, mr.spacing, mr.origin_lps, tmp_path / "mr", "MR")
+    ds = pydicom.dcmread(sorted(folder.glob("*.dcm"))[0])
+    assert ds.Modality == "MR" and ds.pixel_array.dtype == np.uint16
+    np.testing.assert_array_equal(load(folder).numpy(), np.rint(mr.intensity))
