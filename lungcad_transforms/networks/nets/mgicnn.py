@@ -45,7 +45,8 @@ class GradualIntegrationStream(nn.Module):
         act: activation (the paper uses leaky ReLU).
         norm: normalisation after each convolution.
 
-    Input: a list of three tensors (B, 1, X, Y, Z) in the order this stream integrates them.
+    Input: three tensors (B, 1, X, Y, Z), as three arguments in the order this stream integrates them
+    (separate arguments rather than one sequence, so that the network can be compiled by TorchScript).
     Output: (B, features[3], X', Y', Z') with X' = ceil(X / 2) etc.
     """
 
@@ -66,8 +67,7 @@ class GradualIntegrationStream(nn.Module):
         self.pool = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=True)
         self.stage4 = _conv_pair(f3, f4, act, norm)
 
-    def forward(self, scales: Sequence[torch.Tensor]) -> torch.Tensor:
-        first, second, third = scales
+    def forward(self, first: torch.Tensor, second: torch.Tensor, third: torch.Tensor) -> torch.Tensor:
         h = self.stage1(first)
         h = self.stage2(torch.cat([second, h], dim=1))
         h = self.stage3(torch.cat([third, h], dim=1))
@@ -146,12 +146,15 @@ class MGICNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # written for TorchScript too (models/model.ts): shapes compared as lists, messages built with str()
         if x.ndim != 5 or x.shape[1] != 3:
-            raise ValueError(f"MGICNN expects (B, 3, X, Y, Z) patches (three scales), got {tuple(x.shape)}")
-        if tuple(x.shape[2:]) != self.patch_size:
-            raise ValueError(f"MGICNN was built for patches of {self.patch_size}, got {tuple(x.shape[2:])}")
+            raise ValueError("MGICNN expects (B, 3, X, Y, Z) patches (three scales), got " + str(list(x.shape)))
+        if list(x.shape[2:]) != list(self.patch_size):
+            raise ValueError(
+                "MGICNN was built for patches of " + str(list(self.patch_size)) + ", got " + str(list(x.shape[2:]))
+            )
         fine, middle, wide = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-        zi = self.zoom_in([wide, middle, fine])
-        zo = self.zoom_out([fine, middle, wide])
+        zi = self.zoom_in(wide, middle, fine)
+        zo = self.zoom_out(fine, middle, wide)
         merged = zi + zo if self.merge == "sum" else torch.cat([zi, zo], dim=1)
         return self.classifier(self.final_block(self.pool(merged)))

@@ -95,15 +95,22 @@ class Small3DCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # written for TorchScript too (models/model.ts): shapes compared as lists, messages built with str()
         if x.ndim != 5:
-            raise ValueError(f"Small3DCNN expects (B, C, X, Y, Z) patches, got {tuple(x.shape)}")
-        if self.input_scale is not None:
-            if not 0 <= self.input_scale < x.shape[1]:
-                raise ValueError(f"input_scale {self.input_scale} not among the {x.shape[1]} input channels")
-            x = x[:, self.input_scale : self.input_scale + 1]
-        if x.shape[1] != self.in_channels or tuple(x.shape[2:]) != self.patch_size:
+            raise ValueError("Small3DCNN expects (B, C, X, Y, Z) patches, got " + str(list(x.shape)))
+        scale = self.input_scale
+        if scale is not None:
+            if not 0 <= scale < x.shape[1]:
+                raise ValueError(
+                    "input_scale " + str(scale) + " not among the " + str(x.shape[1]) + " input channels"
+                )
+            x = x[:, scale : scale + 1]
+        if x.shape[1] != self.in_channels or list(x.shape[2:]) != list(self.patch_size):
             raise ValueError(
-                f"Small3DCNN was built for ({self.in_channels}, *{self.patch_size}) patches, got {tuple(x.shape[1:])}"
+                "Small3DCNN was built for "
+                + str([self.in_channels] + list(self.patch_size))
+                + " patches, got "
+                + str(list(x.shape[1:]))
             )
         h = self.pool1(self.conv1(x))
         h = self.pool2(self.conv2(h))
