@@ -148,10 +148,15 @@ class MGICNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # written for TorchScript too (models/model.ts): shapes compared as lists, messages built with str()
         if x.ndim != 5 or x.shape[1] != 3:
-            raise ValueError("MGICNN expects (B, 3, X, Y, Z) patches (three scales), got " + str(list(x.shape)))
+            raise ValueError(
+                "MGICNN expects (B, 3, X, Y, Z) patches (three scales), got " + str(list(x.shape))
+            )
         if list(x.shape[2:]) != list(self.patch_size):
             raise ValueError(
-                "MGICNN was built for patches of " + str(list(self.patch_size)) + ", got " + str(list(x.shape[2:]))
+                "MGICNN was built for patches of "
+                + str(list(self.patch_size))
+                + ", got "
+                + str(list(x.shape[2:]))
             )
         fine, middle, wide = x[:, 0:1], x[:, 1:2], x[:, 2:3]
         zi = self.zoom_in(wide, middle, fine)
