@@ -30,6 +30,8 @@ _NAMES = {
     "inject": "lungcad_transforms.apps.ctgan.editor",
     "remove": "lungcad_transforms.apps.ctgan.editor",
     "record_generator_settings": "lungcad_transforms.apps.ctgan.editor",
+    "GAN_POSITIVES_FILE": "lungcad_transforms.apps.ctgan.fp_positives",
+    "ensure_gan_positives": "lungcad_transforms.apps.ctgan.fp_positives",
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
