@@ -5,9 +5,13 @@ from __future__ import annotations
 from lungcad_transforms.utils.lazy import lazy_exports
 
 _NAMES = {
+    "CAMSaver": "lungcad_transforms.handlers.cam_saver",
     "CandidateCPM": "lungcad_transforms.handlers.candidate_scores",
     "CandidateScoresHandler": "lungcad_transforms.handlers.candidate_scores",
     "CandidateResultsWriter": "lungcad_transforms.handlers.candidate_scores",
+    "positive_class_scores": "lungcad_transforms.handlers.classification_report",
+    "SliceScoresHandler": "lungcad_transforms.handlers.classification_report",
+    "ClassificationReportWriter": "lungcad_transforms.handlers.classification_report",
     "GradCAMSaver": "lungcad_transforms.handlers.gradcam_saver",
     "NoduleCandidatesHandler": "lungcad_transforms.handlers.nodule_candidates",
 }

@@ -8,6 +8,11 @@ _NAMES = {
     "PATIENT_KINDS": "lungcad_transforms.apps.petct.phantom_studies",
     "make_petct_study": "lungcad_transforms.apps.petct.phantom_studies",
     "ensure_petct_dataset": "lungcad_transforms.apps.petct.phantom_studies",
+    "PETCTSliceDataset": "lungcad_transforms.apps.petct.slice_dataset",
+    "read_petct_datalist": "lungcad_transforms.apps.petct.slice_dataset",
+    "split_by_patient": "lungcad_transforms.apps.petct.slice_dataset",
+    "PairedStudies": "lungcad_transforms.apps.petct.study_pairing",
+    "pair_petct_studies": "lungcad_transforms.apps.petct.study_pairing",
 }
 _SUBPACKAGES = ()
 __all__ = sorted(_NAMES)

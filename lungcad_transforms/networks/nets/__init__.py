@@ -14,6 +14,7 @@ _NAMES = {
     "MGICNN": "lungcad_transforms.networks.nets.mgicnn",
     "load_pretrained_weights": "lungcad_transforms.networks.nets.pretrained",
     "freeze_stages": "lungcad_transforms.networks.nets.pretrained",
+    "build_transfer_classifier": "lungcad_transforms.networks.nets.pretrained",
     "ResSEBlock": "lungcad_transforms.networks.nets.res_se_net",
     "ResSENet": "lungcad_transforms.networks.nets.res_se_net",
     "Small3DCNN": "lungcad_transforms.networks.nets.small3dcnn",

@@ -23,7 +23,7 @@ from lungcad_transforms.utils.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_pretrained_weights", "freeze_stages"]
+__all__ = ["load_pretrained_weights", "freeze_stages", "build_transfer_classifier"]
 
 
 _PREFIXES = ("module.", "model.", "network.", "backbone.", "encoder.")
@@ -162,3 +162,53 @@ def freeze_stages(network: nn.Module, stages: Sequence[nn.Module], n: int) -> in
                 m.register_forward_pre_hook(_keep_eval)
     logger.info("froze the first %d of %d stages (%d parameters)", n, len(stages), frozen)
     return frozen
+
+
+def build_transfer_classifier(
+    backbone: str,
+    in_channels: int = 3,
+    num_classes: int = 2,
+    pretrained: str | os.PathLike | None = None,
+    freeze: int = 0,
+    exclude: Sequence[str] = (),
+    sha256: str | None = None,
+    net_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """A CAM classifier of ``backbone``, optionally started from a checkpoint file with its first stages frozen.
+
+    The one call a bundle config makes for transfer learning: the network by name
+    (:func:`~lungcad_transforms.networks.nets.cam_classifier.build_cam_classifier`), the user's weights
+    matched by name and shape (:func:`load_pretrained_weights`), then the first ``freeze`` stages frozen
+    (:func:`freeze_stages`).
+
+    Args:
+        backbone: a name of ``cam_classifier.BACKBONES``.
+        in_channels: input channels.
+        num_classes: output logits.
+        pretrained: checkpoint file, or None / "" to start from random weights.
+        freeze: stages to freeze from the input on (needs ``pretrained``: frozen random weights learn nothing).
+        exclude: name prefixes never loaded from the file.
+        sha256: expected SHA-256 of the checkpoint file.
+        net_kwargs: passed to the network (one config key, e.g. ``{"channels": [16, 32, 64]}``).
+        kwargs: passed to the network too.
+
+    Raises:
+        ValueError: ``freeze`` without ``pretrained``.
+
+    Examples:
+        >>> net = build_transfer_classifier("resnet18", in_channels=2, pretrained="imagenet.pth", freeze=2)  # doctest: +SKIP
+    """
+    from lungcad_transforms.networks.nets.cam_classifier import backbone_stages, build_cam_classifier
+
+    options = {**dict(net_kwargs or {}), **kwargs}
+    network = build_cam_classifier(backbone, in_channels=in_channels, num_classes=num_classes, **options)
+    if pretrained:
+        load_pretrained_weights(network, pretrained, exclude=exclude, sha256=sha256)
+    if freeze:
+        if not pretrained:
+            raise ValueError(
+                f"freeze={freeze} needs pretrained weights: frozen random stages would learn nothing"
+            )
+        freeze_stages(network, backbone_stages(network, backbone), int(freeze))
+    return network

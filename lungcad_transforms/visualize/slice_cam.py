@@ -1,0 +1,163 @@
+"""Class activation maps of 2-D slice classifiers (CAM, Grad-CAM, captum cross-check) and PET/CT overlays.
+
+CAM and Grad-CAM come from MONAI (``monai.visualize.CAM`` / ``GradCAM``) on the layer and linear head
+that ``networks.nets.cam_classifier`` names per backbone; captum's ``LayerGradCam`` gives the same
+Grad-CAM by another implementation, as a check. Overlays are drawn as a radiologist reads an axial
+slice (patient's right on the left of the picture, anterior at the top), CT and PET side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lungcad_transforms.utils.atomic import atomic_file
+from lungcad_transforms.visualize.gradcam import _unwrap, normalize_heatmaps
+
+__all__ = ["slice_cams", "captum_slice_gradcam", "heatmap_peak", "save_petct_cam_png"]
+
+
+def slice_cams(
+    network: nn.Module,
+    images: torch.Tensor,
+    backbone: str,
+    method: str = "cam",
+    class_idx: int = 1,
+) -> torch.Tensor:
+    """CAM or Grad-CAM of class ``class_idx`` for a batch of slices, ``(B, 1, H, W)`` scaled to [0, 1].
+
+    Args:
+        network: a classifier from ``build_cam_classifier`` (DDP wrapper looked through).
+        images: ``(B, C, H, W)`` network input.
+        backbone: its backbone name (picks the target layer and the linear head).
+        method: ``"cam"`` (exact for a GAP + linear head) or ``"gradcam"``.
+        class_idx: the class explained (1: cancer).
+
+    Examples:
+        >>> from lungcad_transforms.networks.nets.cam_classifier import build_cam_classifier
+        >>> net = build_cam_classifier("ressenet", in_channels=3, channels=(4, 8, 8), blocks=(1, 1))
+        >>> slice_cams(net, torch.rand(2, 3, 32, 32), "ressenet").shape
+        torch.Size([2, 1, 32, 32])
+    """
+    from monai.visualize import CAM, GradCAM
+
+    from lungcad_transforms.networks.nets.cam_classifier import cam_layers
+
+    net = _unwrap(network)
+    target, fc = cam_layers(backbone)
+    if method == "cam":
+        explainer = CAM(nn_module=net, target_layers=target, fc_layers=fc, postprocessing=normalize_heatmaps)
+        with torch.no_grad():
+            # MONAI's CAM takes one class per item of the batch
+            return explainer(images, class_idx=[int(class_idx)] * images.shape[0]).detach()
+    if method == "gradcam":
+        explainer = GradCAM(nn_module=net, target_layers=target, postprocessing=normalize_heatmaps)
+        with torch.enable_grad():
+            # a gradient path to the target layer even when the stages before it are frozen
+            maps = explainer(images.detach().clone().requires_grad_(True), class_idx=class_idx)
+        net.zero_grad(set_to_none=True)
+        return maps.detach()
+    raise ValueError(f"method must be 'cam' or 'gradcam', got {method!r}")
+
+
+def captum_slice_gradcam(
+    network: nn.Module, images: torch.Tensor, backbone: str, class_idx: int = 1
+) -> torch.Tensor:
+    """Grad-CAM through captum's ``LayerGradCam`` (bilinear upsampling, [0, 1]): the cross-check of MONAI's."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from lungcad_transforms.networks.nets.cam_classifier import cam_layers
+
+    net = _unwrap(network)
+    layer = dict(net.named_modules())[cam_layers(backbone)[0]]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.enable_grad():
+            inputs = images.detach().clone().requires_grad_(True)
+            attribution = LayerGradCam(net, layer).attribute(inputs, target=class_idx, relu_attributions=True)
+    finally:
+        net.train(was_training)
+        net.zero_grad(set_to_none=True)
+    upsampled = LayerAttribution.interpolate(
+        attribution, tuple(images.shape[2:]), interpolate_mode="bilinear"
+    )
+    return normalize_heatmaps(upsampled.detach())
+
+
+def heatmap_peak(heatmap: np.ndarray | torch.Tensor) -> tuple[int, int] | None:
+    """``(i, j)`` of the maximum of a 2-D map, or None for an all-zero map (no evidence, no peak)."""
+    arr = np.asarray(heatmap, dtype=np.float64).reshape(np.shape(heatmap)[-2:])
+    if not np.isfinite(arr).all() or float(arr.max()) <= 0.0:
+        return None
+    i, j = np.unravel_index(int(np.argmax(arr)), arr.shape)
+    return int(i), int(j)
+
+
+def _display(slice_2d: np.ndarray) -> np.ndarray:
+    # a RAS (X, Y) slice as radiologists view it: patient's right on the left, anterior at the top
+    return np.asarray(slice_2d)[::-1, ::-1].T
+
+
+def save_petct_cam_png(
+    path: str | os.PathLike,
+    ct: np.ndarray,
+    pet: np.ndarray,
+    heatmaps: dict[str, np.ndarray],
+    lesion: np.ndarray | None = None,
+    title: str = "",
+    pixdim: Sequence[float] = (1.0, 1.0),
+) -> Path:
+    """CT and PET of one axial slice side by side, each heatmap of ``heatmaps`` drawn over both.
+
+    Args:
+        path: the PNG (written atomically).
+        ct: ``(X, Y)`` CT slice in RAS order (any scale; shown from its own min to max).
+        pet: ``(X, Y)`` PET slice on the same grid.
+        heatmaps: ``{"CAM": map, "Grad-CAM": map}``, each ``(X, Y)`` in [0, 1]: one row of panels per map.
+        lesion: optional ``(X, Y)`` lesion mask, outlined in every panel.
+        title: figure title.
+        pixdim: pixel size (mm) along X and Y, for the aspect ratio.
+
+    Returns:
+        ``path``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = max(1, len(heatmaps))
+    fig, axes = plt.subplots(rows, 2, figsize=(7.2, 3.6 * rows + 0.4), squeeze=False)
+    aspect = float(pixdim[1]) / float(pixdim[0])
+    names = list(heatmaps) or [""]
+    for r, name in enumerate(names):
+        for c, (base, label) in enumerate(((ct, "CT"), (pet, "PET SUV"))):
+            ax = axes[r][c]
+            ax.imshow(
+                _display(base), cmap="gray" if c == 0 else "gray_r", aspect=aspect, interpolation="nearest"
+            )
+            if name:
+                ax.imshow(_display(heatmaps[name]), cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0, aspect=aspect)
+                peak = heatmap_peak(heatmaps[name])
+                if peak is not None:
+                    shape = np.shape(heatmaps[name])
+                    ax.plot(shape[0] - 1 - peak[0], shape[1] - 1 - peak[1], "w+", markersize=10, mew=2)
+            if lesion is not None and np.any(lesion):
+                ax.contour(_display(lesion.astype(np.float32)), levels=[0.5], colors="lime", linewidths=1.0)
+            ax.set_title(f"{label} + {name}" if name else label, fontsize=9)
+            ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
