@@ -94,7 +94,7 @@ class CandidateCPM(Metric):  # type: ignore[misc,valid-type]
 
     Examples:
         >>> cpm = CandidateCPM(val_dataset, "phantoms/annotations.csv")  # doctest: +SKIP
-        >>> # MONAI: SupervisedEvaluator(..., key_val_metric={"val_cpm": cpm})  # doctest: +SKIP
+        >>> # MONAI: SupervisedEvaluator(..., key_val_metric={"val_cpm": cpm})
     """
 
     def __init__(self, dataset: MultiScalePatchDataset, annotations: Any, logits: bool = True) -> None:

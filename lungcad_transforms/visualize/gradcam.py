@@ -35,7 +35,7 @@ def default_target_layer(network: nn.Module) -> str:
     """Name of the last convolution block of a lungcad FP-reduction network (the Grad-CAM layer).
 
     Examples:
-        >>> from lungcad_transforms.networks.small3dcnn import Small3DCNN
+        >>> from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
         >>> default_target_layer(Small3DCNN(patch_size=(20, 20, 12)))
         'conv3'
     """
@@ -69,7 +69,7 @@ class CandidateGradCAM:
         target_layer: the layer to explain; default the network's last convolution block.
 
     Examples:
-        >>> from lungcad_transforms.networks.small3dcnn import Small3DCNN
+        >>> from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
         >>> cam = CandidateGradCAM(Small3DCNN(patch_size=(20, 20, 12)))
         >>> cam(torch.rand(2, 3, 20, 20, 12)).shape  # three scales in, one heatmap per candidate out
         torch.Size([2, 1, 20, 20, 12])

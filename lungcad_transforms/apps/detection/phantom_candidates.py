@@ -99,7 +99,7 @@ def phantom_candidates(
         rows ``{"seriesuid", "coordX", "coordY", "coordZ", "class", "kind"}`` in LPS world mm.
 
     Examples:
-        >>> from lungcad_transforms.phantoms import make_ct_phantom
+        >>> from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
         >>> ct = make_ct_phantom((96, 96, 64), spacing=(1.5, 1.5, 2.0), seed=3, n_nodules=2)
         >>> rows = phantom_candidates(ct, seed=3)
         >>> sum(r["class"] for r in rows), {r["kind"] for r in rows if r["class"] == 0} <= set(HARD_NEGATIVE_KINDS)

@@ -56,7 +56,7 @@ class MaskedNormalizeIntensityd(MapTransform):
         allow_missing_keys: do not raise if a key is missing.
 
     Examples:
-        >>> from lungcad_transforms.lungmask import LungMaskd
+        >>> from lungcad_transforms.transforms.lung.dictionary import LungMaskd
         >>> from monai.transforms import Compose
         >>> prep = Compose([
         ...     LungMaskd(keys="image", new_key_prefix="lung_", dilation_mm=10.0),

@@ -22,6 +22,8 @@ class ExtractCandidates(Transform):
         score: ``"max"`` or ``"mean"`` probability in the component.
 
     Examples:
+        >>> import torch
+        >>> from monai.data import MetaTensor
         >>> prob = MetaTensor(torch.zeros(1, 16, 16, 16), affine=torch.diag(torch.tensor([0.7, 0.7, 1.25, 1.0])))
         >>> prob[0, 5:11, 5:11, 4:8] = 0.95   # a 4.2 x 4.2 x 5 mm nodule
         >>> [round(r["diameter_mm"], 1) for r in ExtractCandidates(min_volume_mm3=14.0)(prob, seriesuid="1.2")]

@@ -25,6 +25,8 @@ class ExtractCandidatesd(MapTransform):
         output_key: where the rows go.
 
     Examples:
+        >>> import torch
+        >>> from monai.data import MetaTensor
         >>> prob = MetaTensor(torch.zeros(1, 16, 16, 16), affine=torch.eye(4))
         >>> prob[0, 4:9, 4:9, 4:9] = 0.8
         >>> out = ExtractCandidatesd("prob")({"prob": prob, "seriesuid": "1.3.6.1.4.1.14519"})

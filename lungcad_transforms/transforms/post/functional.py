@@ -46,6 +46,8 @@ def extract_candidates(
     Examples:
         Two blobs in a 1 mm grid whose voxel (0, 0, 0) sits at RAS (0, 0, 0):
 
+        >>> import torch
+        >>> from monai.data import MetaTensor
         >>> prob = MetaTensor(torch.zeros(1, 32, 32, 32), affine=torch.eye(4))
         >>> prob[0, 4:10, 4:10, 4:10] = 0.9      # a 6 mm cube
         >>> prob[0, 20:24, 20:24, 20:24] = 0.7   # a 4 mm cube

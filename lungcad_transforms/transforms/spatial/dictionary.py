@@ -23,6 +23,9 @@ class RandPhysicalShiftd(RandomizableTransform, MapTransform):
         allow_missing_keys: don't raise when a key is absent.
 
     Examples:
+        >>> import torch
+        >>> from monai.data import MetaTensor
+        >>> from lungcad_transforms.transforms.spatial.functional import PATCH_KEYS
         >>> t = RandPhysicalShiftd(keys=PATCH_KEYS, max_shift_mm=2.0, prob=1.0)
         >>> sample = {k: MetaTensor(torch.rand(1, 16, 16, 16), affine=torch.diag(torch.tensor([s, s, s, 1.0])))
         ...           for k, s in zip(PATCH_KEYS, (1.25, 1.875, 2.5))}
