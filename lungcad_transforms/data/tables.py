@@ -28,6 +28,9 @@ __all__ = [
     "RESULTS_COLUMNS",
     "SEGMENTATION_CANDIDATE_COLUMNS",
     "FROC_CURVE_COLUMNS",
+    "SKIPPED_CANDIDATE_COLUMNS",
+    "GRADCAM_COLUMNS",
+    "GRADCAM_ANNOTATED_COLUMNS",
     "Records",
     "TableSource",
     "PointTable",
@@ -61,6 +64,22 @@ SEGMENTATION_CANDIDATE_COLUMNS: tuple[str, ...] = (*RESULTS_COLUMNS, "diameter_m
 
 # froc_curve.csv of the FROC report
 FROC_CURVE_COLUMNS: tuple[str, ...] = ("fp_per_scan", "sensitivity", "threshold")
+
+# skipped.csv beside a results table: candidates a dataset could not cut a patch for, and why
+SKIPPED_CANDIDATE_COLUMNS: tuple[str, ...] = (*CANDIDATE_COLUMNS, "reason")
+
+# gradcam.csv of the Grad-CAM saver: per explained candidate, its score, the heatmap peak and the files
+GRADCAM_COLUMNS: tuple[str, ...] = (
+    *RESULTS_COLUMNS,
+    "label",
+    "peakX",
+    "peakY",
+    "peakZ",
+    "heatmap",
+    "montage",
+)
+# the columns gradcam.csv adds when the saver is given annotations
+GRADCAM_ANNOTATED_COLUMNS: tuple[str, ...] = ("candidate_on_nodule", "peak_inside_nodule")
 
 _CANDIDATE_NUMERIC = (*COORD_COLUMNS, "probability", "diameter_mm")
 # what makes a candidate row well formed, the same for the strict and the lenient reader

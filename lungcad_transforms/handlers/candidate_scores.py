@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -14,8 +13,6 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.metrics import Metric
 from monai.utils import convert_to_numpy
-
-from lungcad_transforms.utils.atomic import atomic_file
 
 if TYPE_CHECKING:  # the dataset (an app) is only named in annotations: handlers sit below apps
     from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
@@ -205,29 +202,22 @@ class CandidateResultsWriter(CandidateScoresHandler):
         self.froc = None
 
     def scores_complete(self, scores: dict[int, float]) -> None:
-        from lungcad_transforms.data.tables import write_results_csv
+        from lungcad_transforms.data.csv_table import write_table
+        from lungcad_transforms.data.tables import (
+            SKIPPED_CANDIDATE_COLUMNS,
+            write_results_csv,
+            write_seriesuids,
+        )
         from lungcad_transforms.metrics.froc import froc_score
         from lungcad_transforms.visualize.froc_plot import save_froc_report
 
         rows = _result_rows(self.dataset.records, scores)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         results = write_results_csv(rows, self.output_dir / self.results_name)
-        with atomic_file(self.output_dir / "seriesuids.csv") as tmp:
-            tmp.write_text("".join(f"{uid}\n" for uid in self.dataset.seriesuids), encoding="utf-8")
-        with atomic_file(self.output_dir / "skipped.csv") as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(["seriesuid", "coordX", "coordY", "coordZ", "reason"])
-                for s in self.dataset.skipped:
-                    writer.writerow(
-                        [
-                            s.get("seriesuid", ""),
-                            s.get("coordX", ""),
-                            s.get("coordY", ""),
-                            s.get("coordZ", ""),
-                            s["reason"],
-                        ]
-                    )
+        write_seriesuids(self.dataset.seriesuids, self.output_dir / "seriesuids.csv")
+        write_table(
+            self.dataset.skipped, self.output_dir / "skipped.csv", SKIPPED_CANDIDATE_COLUMNS, ["reason"]
+        )
         logger.info("wrote %d scored candidate(s) to %s", len(rows), results)
         if self.annotations is not None:
             self.froc = froc_score(

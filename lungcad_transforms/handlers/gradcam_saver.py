@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -16,6 +15,8 @@ import torch.nn as nn
 from monai.data.utils import affine_to_spacing
 from monai.utils import convert_to_numpy
 
+from lungcad_transforms.data.csv_table import write_table
+from lungcad_transforms.data.tables import GRADCAM_ANNOTATED_COLUMNS, GRADCAM_COLUMNS
 from lungcad_transforms.handlers.candidate_scores import CandidateScoresHandler
 from lungcad_transforms.utils.atomic import atomic_file
 from lungcad_transforms.visualize.gradcam import (
@@ -175,24 +176,8 @@ class GradCAMSaver(CandidateScoresHandler):
                         peak is not None and peak_inside_nodule(peak, uid, annotations)
                     )
                 lines.append(line)
-        with atomic_file(self.output_dir / "gradcam.csv") as tmp:
-            with open(tmp, "w", newline="", encoding="utf-8") as fh:
-                columns = [
-                    "seriesuid",
-                    "coordX",
-                    "coordY",
-                    "coordZ",
-                    "probability",
-                    "label",
-                    "peakX",
-                    "peakY",
-                    "peakZ",
-                    "heatmap",
-                    "montage",
-                ] + (["candidate_on_nodule", "peak_inside_nodule"] if annotations is not None else [])
-                writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(lines)
+        columns = [*GRADCAM_COLUMNS, *(GRADCAM_ANNOTATED_COLUMNS if annotations is not None else ())]
+        write_table(lines, self.output_dir / "gradcam.csv", columns)
         summary: dict[str, Any] = {
             "empty_heatmaps": sum(1 for ln in lines if ln["peakX"] == ""),
             "explained": len(lines),

@@ -106,15 +106,13 @@ class NoduleCandidatesHandler:
         self._write_csv()
 
     def _write_csv(self) -> None:
-        from lungcad_transforms.data.tables import write_results_csv
+        from lungcad_transforms.data.csv_table import write_table
+        from lungcad_transforms.data.tables import SEGMENTATION_CANDIDATE_COLUMNS, write_results_csv
 
         if self.rows:
             write_results_csv(self.rows, self.csv_path)
         else:  # header only: a run without candidates still leaves a valid LUNA16 results file
-            from lungcad_transforms.data.tables import SEGMENTATION_CANDIDATE_COLUMNS
-
-            with atomic_file(self.csv_path) as tmp:
-                tmp.write_text(",".join(SEGMENTATION_CANDIDATE_COLUMNS) + "\n", encoding="utf-8")
+            write_table([], self.csv_path, SEGMENTATION_CANDIDATE_COLUMNS)
 
     def _finish(self, engine: Any) -> None:
         self._write_csv()
