@@ -25,6 +25,7 @@ DOCS = {
     "transforms/spatial": "Spatial transforms: multi-scale physical patches, physically consistent shifts.",
     "transforms/post": "Post-processing: candidates from probability maps.",
     "transforms/petct": "PET/CT transforms: PET onto the CT grid in SUV, CT windows, the network's channel stack.",
+    "transforms/registration": "Registration: PET onto the MR grid by world geometry or mutual-information registration (ITK-Elastix).",
     "data": "The I/O boundary: image reading and writing, DICOM series, coordinates, CSV tables, datasets.",
     "handlers": "Ignite handlers shared by the lungcad bundles.",
     "metrics": "Metrics of the field: LUNA16 FROC / CPM.",
@@ -40,6 +41,9 @@ DOCS = {
     "apps/cad": "The CAD jobs run from the command line: lung masking of a scan, the demo.",
     "apps/ctgan": "CT-GAN: in-painting generators that inject or remove lung nodules, their training data and the file edits.",
     "apps/petct": "PET/CT: paired synthetic FDG PET/CT studies (the PET/CT classifier's embedded data).",
+    "apps/mrpet": "MR/PET: paired synthetic chest MR + PET studies, patients on one grid, slice samples, results and Grad-CAM.",
+    "apps/zoo": "MONAI Model Zoo readiness: the zoo's bundle checks offline, self-contained export, bundle zips.",
+    "apps/hybrid": "Hybrid training data: synthetic nodules inserted into real, unannotated chest CTs.",
 }
 
 
@@ -50,6 +54,16 @@ def _public_names(module: Path) -> list[str]:
     return []
 
 
+def _has_public_names(folder: Path) -> bool:
+    return any(_public_names(m) for m in folder.rglob("*.py") if m.name != "__init__.py")
+
+
+def _tuple_lines(name: str, items: list[str]) -> list[str]:
+    if len(items) > 1:
+        return [f"{name} = (", *(f'    "{s}",' for s in items), ")"]
+    return [f"{name} = (" + "".join(f'"{s}",' for s in items) + ")"]
+
+
 def _dotted(path: Path) -> str:
     return ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
 
@@ -58,28 +72,27 @@ def init_text(folder: Path) -> str:
     """The ``__init__.py`` that ``folder`` (a subpackage of lungcad_transforms) should have."""
     key = folder.relative_to(PACKAGE).as_posix()
     subpackages = sorted(p.name for p in folder.iterdir() if (p / "__init__.py").is_file())
-    if key == "networks":  # the classes live one level down, as MONAI's networks.nets
-        modules = sorted((folder / "nets").glob("*.py"))
-    elif key == "apps":  # each app is reached as a subpackage, not by its names
-        modules = []
-    else:
-        modules = sorted(folder.rglob("*.py"))
+    # a parent serves its children's names through their own __all__ instead of listing them again;
+    # apps are the exception: each app is reached as a subpackage, not by its names
+    modules = [] if key == "apps" else sorted(folder.glob("*.py"))
+    reexport = key != "apps" and any(_has_public_names(folder / s) for s in subpackages)
     names = {
         name: _dotted(module)
         for module in modules
-        if module.name != "__init__.py" and "__pycache__" not in module.parts
+        if module.name != "__init__.py"
         for name in _public_names(module)
     }
     lines = [f'"""{DOCS[key]}"""', "", "from __future__ import annotations", ""]
     lines += ["from lungcad_transforms.utils.lazy import lazy_exports", ""]
     # laid out as `ruff format` leaves it, so that a formatted tree is never reported stale
-    lines += (
-        ["_NAMES = {", *(f'    "{n}": "{m}",' for n, m in names.items()), "}"] if names else ["_NAMES = {}"]
-    )
-    if len(subpackages) > 1:
-        lines += ["_SUBPACKAGES = (", *(f'    "{s}",' for s in subpackages), ")"]
-    else:
-        lines += ["_SUBPACKAGES = (" + "".join(f'"{s}",' for s in subpackages) + ")"]
+    lines += _tuple_lines("_SUBPACKAGES", subpackages)
+    own = ["_NAMES = {", *(f'    "{n}": "{m}",' for n, m in names.items()), "}"] if names else ["_NAMES = {}"]
+    if reexport:
+        lines[4] = "from lungcad_transforms.utils.lazy import lazy_exports, reexported"
+        own = (["_OWN_NAMES" + own[0][len("_NAMES") :], *own[1:]] if names else []) + [
+            "_NAMES = reexported(__name__, _SUBPACKAGES" + (", _OWN_NAMES)" if names else ")")
+        ]
+    lines += own
     lines += [
         "__all__ = sorted(_NAMES)",
         "__getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
-_NAMES = {}
 _SUBPACKAGES = (
     "cad",
     "ctgan",
@@ -14,5 +13,6 @@ _SUBPACKAGES = (
     "petct",
     "phantoms",
 )
+_NAMES = {}
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

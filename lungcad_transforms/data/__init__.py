@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "LPS_TO_RAS": "lungcad_transforms.data.coords",
     "affine_lps": "lungcad_transforms.data.coords",
@@ -63,6 +64,5 @@ _NAMES = {
     "write_results_csv": "lungcad_transforms.data.tables",
     "write_seriesuids": "lungcad_transforms.data.tables",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "CAMSaver": "lungcad_transforms.handlers.cam_saver",
     "CandidateCPM": "lungcad_transforms.handlers.candidate_scores",
@@ -15,6 +16,5 @@ _NAMES = {
     "GradCAMSaver": "lungcad_transforms.handlers.gradcam_saver",
     "NoduleCandidatesHandler": "lungcad_transforms.handlers.nodule_candidates",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "CLASSIFICATION_METRICS": "lungcad_transforms.metrics.classification",
     "aggregate_by_patient": "lungcad_transforms.metrics.classification",
@@ -20,6 +21,5 @@ _NAMES = {
     "hits_within_radius": "lungcad_transforms.metrics.froc_matching",
     "cap_per_scan": "lungcad_transforms.metrics.froc_matching",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

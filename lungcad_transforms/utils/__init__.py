@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "atomic_file": "lungcad_transforms.utils.atomic",
     "atomic_dir": "lungcad_transforms.utils.atomic",
     "require_checkpoint": "lungcad_transforms.utils.checkpoint",
     "load_checkpoint": "lungcad_transforms.utils.checkpoint",
     "lazy_exports": "lungcad_transforms.utils.lazy",
+    "reexported": "lungcad_transforms.utils.lazy",
     "dataset_lock": "lungcad_transforms.utils.locks",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "reexported"]
 
 
 def lazy_exports(
@@ -43,3 +43,25 @@ def lazy_exports(
         return sorted(set(vars(sys.modules[package])) | set(names) | set(subpackages))
 
     return __getattr__, __dir__
+
+
+def reexported(
+    package: str, subpackages: Sequence[str], names: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The public names of ``subpackages`` (each package's own ``__all__``), served by the parent too.
+
+    A parent package (``transforms``) offers every name of its areas (``transforms.lung``...) without
+    listing them again: it reads the children's ``__all__``, which costs nothing since the children are
+    lazy too. Names of the parent's own modules (``names``) come first.
+
+    Examples:
+        >>> names = reexported("lungcad_transforms.transforms", ["lung"])
+        >>> names["LungMaskd"]
+        'lungcad_transforms.transforms.lung'
+    """
+    merged = dict(names or {})
+    for sub in subpackages:
+        child = importlib.import_module(f"{package}.{sub}")
+        for name in getattr(child, "__all__", ()):
+            merged.setdefault(name, child.__name__)
+    return merged

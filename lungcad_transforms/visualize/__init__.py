@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "save_confusion_matrix_png": "lungcad_transforms.visualize.classification_plots",
     "save_roc_png": "lungcad_transforms.visualize.classification_plots",
@@ -17,14 +18,10 @@ _NAMES = {
     "peak_inside_nodule": "lungcad_transforms.visualize.gradcam",
     "radiological_views": "lungcad_transforms.visualize.montage",
     "save_montage": "lungcad_transforms.visualize.montage",
-    "otsu_transfer_points": "lungcad_transforms.visualize.render",
-    "render_lungs": "lungcad_transforms.visualize.render",
-    "vtk_offscreen_available": "lungcad_transforms.visualize.render",
     "slice_cams": "lungcad_transforms.visualize.slice_cam",
     "captum_slice_gradcam": "lungcad_transforms.visualize.slice_cam",
     "heatmap_peak": "lungcad_transforms.visualize.slice_cam",
     "save_petct_cam_png": "lungcad_transforms.visualize.slice_cam",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "InpaintingGANStep": "lungcad_transforms.apps.ctgan.adversarial_step",
     "RandInjectNoduled": "lungcad_transforms.apps.ctgan.augmentation",
@@ -33,6 +34,5 @@ _NAMES = {
     "GAN_POSITIVES_FILE": "lungcad_transforms.apps.ctgan.fp_positives",
     "ensure_gan_positives": "lungcad_transforms.apps.ctgan.fp_positives",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

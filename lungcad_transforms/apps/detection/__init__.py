@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "load_extra_positives": "lungcad_transforms.apps.detection.candidate_dataset",
     "MultiScalePatchDataset": "lungcad_transforms.apps.detection.candidate_dataset",
@@ -11,6 +12,5 @@ _NAMES = {
     "phantom_candidates": "lungcad_transforms.apps.detection.phantom_candidates",
     "ensure_fp_dataset": "lungcad_transforms.apps.detection.phantom_candidates",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

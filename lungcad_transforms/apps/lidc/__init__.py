@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "group_marks": "lungcad_transforms.apps.lidc.consensus",
     "LidcNodule": "lungcad_transforms.apps.lidc.consensus",
@@ -20,6 +21,5 @@ _NAMES = {
     "read_lidc_xml": "lungcad_transforms.apps.lidc.xml",
     "find_lidc_xml": "lungcad_transforms.apps.lidc.xml",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "PATIENT_KINDS": "lungcad_transforms.apps.petct.phantom_studies",
     "make_petct_study": "lungcad_transforms.apps.petct.phantom_studies",
@@ -14,6 +15,5 @@ _NAMES = {
     "PairedStudies": "lungcad_transforms.apps.petct.study_pairing",
     "pair_petct_studies": "lungcad_transforms.apps.petct.study_pairing",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

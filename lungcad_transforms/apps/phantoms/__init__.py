@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "Anatomy": "lungcad_transforms.apps.phantoms.anatomy",
     "make_ct_phantom": "lungcad_transforms.apps.phantoms.ct",
@@ -19,6 +20,5 @@ _NAMES = {
     "MRPhantom": "lungcad_transforms.apps.phantoms.results",
     "TISSUES": "lungcad_transforms.apps.phantoms.tissues",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

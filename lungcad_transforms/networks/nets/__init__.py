@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "BACKBONES": "lungcad_transforms.networks.nets.cam_classifier",
     "build_cam_classifier": "lungcad_transforms.networks.nets.cam_classifier",
@@ -24,6 +25,5 @@ _NAMES = {
     "encoder_parameter_names": "lungcad_transforms.networks.nets.unet_simclr",
     "load_pretrained_encoder": "lungcad_transforms.networks.nets.unet_simclr",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

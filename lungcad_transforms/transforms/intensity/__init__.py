@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "SUVBodyWeight": "lungcad_transforms.transforms.intensity.array",
     "EmptyMaskWarning": "lungcad_transforms.transforms.intensity.array",
@@ -15,6 +16,5 @@ _NAMES = {
     "MaskedNormalizeIntensityD": "lungcad_transforms.transforms.intensity.dictionary",
     "MaskedNormalizeIntensityDict": "lungcad_transforms.transforms.intensity.dictionary",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

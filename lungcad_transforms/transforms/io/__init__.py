@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "ValidateCT": "lungcad_transforms.transforms.io.array",
     "LoadScan": "lungcad_transforms.transforms.io.array",
@@ -23,6 +24,5 @@ _NAMES = {
     "declared_modality": "lungcad_transforms.transforms.io.functional",
     "source_name": "lungcad_transforms.transforms.io.functional",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "NoLungWarning": "lungcad_transforms.transforms.lung.array",
     "LungMask": "lungcad_transforms.transforms.lung.array",
@@ -12,6 +13,5 @@ _NAMES = {
     "LungMaskDict": "lungcad_transforms.transforms.lung.dictionary",
     "dilate_ellipsoid": "lungcad_transforms.transforms.lung.functional",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

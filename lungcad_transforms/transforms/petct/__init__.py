@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "LoadPETCT": "lungcad_transforms.transforms.petct.array",
     "PETCTChannels": "lungcad_transforms.transforms.petct.array",
@@ -19,6 +20,5 @@ _NAMES = {
     "petct_channels": "lungcad_transforms.transforms.petct.functional",
     "check_same_frame": "lungcad_transforms.transforms.petct.functional",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "ExtractCandidates": "lungcad_transforms.transforms.post.array",
     "ExtractCandidatesd": "lungcad_transforms.transforms.post.dictionary",
@@ -11,6 +12,5 @@ _NAMES = {
     "ExtractCandidatesDict": "lungcad_transforms.transforms.post.dictionary",
     "extract_candidates": "lungcad_transforms.transforms.post.functional",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungcad_transforms.utils.lazy import lazy_exports
 
+_SUBPACKAGES = ()
 _NAMES = {
     "MultiScalePatch": "lungcad_transforms.transforms.spatial.array",
     "RandPhysicalShift": "lungcad_transforms.transforms.spatial.array",
@@ -17,6 +18,5 @@ _NAMES = {
     "patch_affines": "lungcad_transforms.transforms.spatial.functional",
     "extract_multiscale_patches": "lungcad_transforms.transforms.spatial.functional",
 }
-_SUBPACKAGES = ()
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)
