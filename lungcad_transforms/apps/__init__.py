@@ -8,10 +8,13 @@ _SUBPACKAGES = (
     "cad",
     "ctgan",
     "detection",
+    "hybrid",
     "lidc",
     "luna16",
+    "mrpet",
     "petct",
     "phantoms",
+    "zoo",
 )
 _NAMES = {}
 __all__ = sorted(_NAMES)

@@ -11,6 +11,7 @@ _SUBPACKAGES = (
     "lung",
     "petct",
     "post",
+    "registration",
     "spatial",
 )
 _NAMES = reexported(__name__, _SUBPACKAGES)

@@ -11,6 +11,7 @@ _NAMES = {
     "cam_layers": "lungcad_transforms.networks.nets.cam_classifier",
     "backbone_stages": "lungcad_transforms.networks.nets.cam_classifier",
     "CTGANGenerator": "lungcad_transforms.networks.nets.ctgan",
+    "IntermediateFusionResNet": "lungcad_transforms.networks.nets.fusion_resnet",
     "GradualIntegrationStream": "lungcad_transforms.networks.nets.mgicnn",
     "MGICNN": "lungcad_transforms.networks.nets.mgicnn",
     "load_pretrained_weights": "lungcad_transforms.networks.nets.pretrained",
