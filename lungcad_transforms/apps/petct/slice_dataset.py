@@ -161,6 +161,7 @@ class PETCTSliceDataset(Dataset):
             raise InputError(str(split or "studies"), "no PET/CT study could be loaded")
 
     def _prepare(self, entry: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+        from monai.data import MetaTensor
         from monai.transforms import ResizeWithPadOrCrop, Spacing
 
         from lungcad_transforms.data.image_reader import load_image
@@ -177,7 +178,7 @@ class PETCTSliceDataset(Dataset):
                     str(entry["label"]),
                     f"lesion mask {tuple(lesion.shape[1:])} is not on the CT grid {tuple(ct.shape[1:])}",
                 )
-            lesion.affine = ct.affine
+            lesion = MetaTensor(lesion.as_tensor(), affine=ct.affine.clone())  # exactly the CT's grid
             near = Spacing(pixdim=self._pixdim, mode="nearest")
             mask = (crop(near(lesion)) > 0.5).to(torch.uint8).as_tensor()
         geometry = {
