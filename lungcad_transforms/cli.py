@@ -20,7 +20,9 @@ __all__ = ["build_parser", "main"]
 
 # Apps that bring their own sub-command expose ``register(subparsers)`` in a light ``cli`` module (argparse
 # only, library imports inside the command) so that each app owns its arguments and ``--help`` stays fast.
-APP_COMMANDS: tuple[str, ...] = ()
+APP_COMMANDS: tuple[str, ...] = (
+    "lungcad_transforms.apps.hybrid.cli",
+)
 
 
 def _cmd_lungmask(args: argparse.Namespace) -> int:
