@@ -84,3 +84,18 @@ def nodule_blob_patches():
         return x, labels
 
     return make
+
+
+@pytest.fixture(scope="session")
+def writer_ct():
+    """A small CT phantom for writer round trips: X != Y and sx != sy, so a swapped PixelSpacing or a
+    transposed slice cannot pass."""
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+
+    return make_ct_phantom(
+        (72, 64, 24),
+        spacing=(0.7, 0.8, 1.25),
+        seed=7,
+        nodule_kinds=("solid", "juxtapleural"),
+        fov_circle=True,
+    )

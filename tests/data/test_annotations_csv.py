@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lungcad_transforms.data.tables import write_annotations_csv
 from lungcad_transforms.errors import InputError
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def test_annotations_csv(tmp_path: Path):

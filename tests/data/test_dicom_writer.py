@@ -2,85 +2,63 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Orientation
+from image_checks import LPS_TO_RAS, load, load_ras, tree_digest
 from pydicom.uid import UID
 
-from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.pet_mr import make_mr_phantom, make_pet_phantom
 from lungcad_transforms.apps.phantoms.results import CTPhantom
 from lungcad_transforms.data.dicom_writer import write_dicom_series
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
-
-@pytest.fixture(scope="module")
-def ct() -> CTPhantom:
-    # X != Y and sx != sy, so a swapped PixelSpacing or a transposed slice cannot pass
-    return make_ct_phantom(
-        (72, 64, 24),
-        spacing=(0.7, 0.8, 1.25),
-        seed=7,
-        nodule_kinds=("solid", "juxtapleural"),
-        fov_circle=True,
+def test_dicom_ct_round_trip_through_itk(writer_ct: CTPhantom, tmp_path: Path):
+    folder = write_dicom_series(
+        writer_ct.hu, writer_ct.spacing, writer_ct.origin_lps, tmp_path / "ct", seriesuid=writer_ct.seriesuid
     )
-
-
-def load(path) -> np.ndarray:
-    return LoadImage(reader="ITKReader", image_only=True)(str(path))
-
-
-def load_ras(path):
-    return Compose(
-        [LoadImage(reader="ITKReader", image_only=True), EnsureChannelFirst(), Orientation(axcodes="RAS")]
-    )(str(path))
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def test_dicom_ct_round_trip_through_itk(ct: CTPhantom, tmp_path: Path):
-    folder = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "ct", seriesuid=ct.seriesuid)
     image = load(folder)
-    assert tuple(image.shape) == ct.hu.shape
-    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ ct.affine_lps(), atol=1e-4)
-    np.testing.assert_array_equal(image.numpy(), ct.hu)  # HU are integers: no rescale rounding
+    assert tuple(image.shape) == writer_ct.hu.shape
+    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ writer_ct.affine_lps(), atol=1e-4)
+    np.testing.assert_array_equal(image.numpy(), writer_ct.hu)  # HU are integers: no rescale rounding
     ras = load_ras(folder)
-    np.testing.assert_array_equal(ras[0].numpy(), ct.hu[::-1, ::-1, :])
+    np.testing.assert_array_equal(ras[0].numpy(), writer_ct.hu[::-1, ::-1, :])
     assert (ras[0].numpy() == -2048).any()  # the padding outside the field of view survives
 
 
-def test_dicom_ct_headers_through_pydicom(ct: CTPhantom, tmp_path: Path):
-    folder = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "ct", seriesuid=ct.seriesuid)
+def test_dicom_ct_headers_through_pydicom(writer_ct: CTPhantom, tmp_path: Path):
+    folder = write_dicom_series(
+        writer_ct.hu, writer_ct.spacing, writer_ct.origin_lps, tmp_path / "ct", seriesuid=writer_ct.seriesuid
+    )
     files = sorted(folder.glob("*.dcm"))
-    assert len(files) == ct.hu.shape[2]
+    assert len(files) == writer_ct.hu.shape[2]
     slices = sorted((pydicom.dcmread(f) for f in files), key=lambda d: int(d.InstanceNumber))
     uids = {str(d.SOPInstanceUID) for d in slices}
     assert len(uids) == len(slices) and all(UID(u).is_valid for u in uids)
     for k, ds in enumerate(slices):
-        assert ds.Modality == "CT" and ds.SeriesInstanceUID == ct.seriesuid
-        assert (ds.Rows, ds.Columns) == (ct.hu.shape[1], ct.hu.shape[0])
-        np.testing.assert_allclose([float(v) for v in ds.PixelSpacing], [ct.spacing[1], ct.spacing[0]])
+        assert ds.Modality == "CT" and ds.SeriesInstanceUID == writer_ct.seriesuid
+        assert (ds.Rows, ds.Columns) == (writer_ct.hu.shape[1], writer_ct.hu.shape[0])
+        np.testing.assert_allclose(
+            [float(v) for v in ds.PixelSpacing], [writer_ct.spacing[1], writer_ct.spacing[0]]
+        )
         assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
-        expected_position = np.asarray(ct.origin_lps) + [0, 0, k * ct.spacing[2]]
+        expected_position = np.asarray(writer_ct.origin_lps) + [0, 0, k * writer_ct.spacing[2]]
         np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], expected_position, atol=1e-6)
-        assert float(ds.SliceThickness) == float(ds.SpacingBetweenSlices) == ct.spacing[2]
+        assert float(ds.SliceThickness) == float(ds.SpacingBetweenSlices) == writer_ct.spacing[2]
         assert ds.pixel_array.dtype == np.int16
         hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-        np.testing.assert_array_equal(hu, ct.hu[:, :, k].T)
+        np.testing.assert_array_equal(hu, writer_ct.hu[:, :, k].T)
     assert len({str(d.StudyInstanceUID) for d in slices}) == 1
     # same arguments, same bytes: nothing time-based in the files
-    again = write_dicom_series(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "again", seriesuid=ct.seriesuid)
+    again = write_dicom_series(
+        writer_ct.hu,
+        writer_ct.spacing,
+        writer_ct.origin_lps,
+        tmp_path / "again",
+        seriesuid=writer_ct.seriesuid,
+    )
     assert tree_digest(folder) == tree_digest(again)
 
 

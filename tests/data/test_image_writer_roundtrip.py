@@ -7,37 +7,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Orientation
+from image_checks import LPS_TO_RAS, load, load_ras
 
-from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.results import CTPhantom
 from lungcad_transforms.data.dicom_writer import write_dicom_series
 from lungcad_transforms.data.image_writer import write_metaimage, write_nifti
 from lungcad_transforms.errors import InputError
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-@pytest.fixture(scope="module")
-def ct() -> CTPhantom:
-    # X != Y and sx != sy, so a swapped PixelSpacing or a transposed slice cannot pass
-    return make_ct_phantom(
-        (72, 64, 24),
-        spacing=(0.7, 0.8, 1.25),
-        seed=7,
-        nodule_kinds=("solid", "juxtapleural"),
-        fov_circle=True,
-    )
-
-
-def load(path) -> np.ndarray:
-    return LoadImage(reader="ITKReader", image_only=True)(str(path))
-
-
-def load_ras(path):
-    return Compose(
-        [LoadImage(reader="ITKReader", image_only=True), EnsureChannelFirst(), Orientation(axcodes="RAS")]
-    )(str(path))
 
 
 def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:
@@ -49,29 +24,35 @@ def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:
         assert int(labels_ras[0][tuple(ijk)]) == number
 
 
-def test_nifti_round_trip_keeps_world_positions(ct: CTPhantom, tmp_path: Path):
-    image_path = write_nifti(ct.hu, ct.spacing, ct.origin_lps, tmp_path / "ct.nii.gz")
-    labels_path = write_nifti(ct.nodule_labels, ct.spacing, ct.origin_lps, tmp_path / "labels.nii.gz")
+def test_nifti_round_trip_keeps_world_positions(writer_ct: CTPhantom, tmp_path: Path):
+    image_path = write_nifti(writer_ct.hu, writer_ct.spacing, writer_ct.origin_lps, tmp_path / "ct.nii.gz")
+    labels_path = write_nifti(
+        writer_ct.nodule_labels, writer_ct.spacing, writer_ct.origin_lps, tmp_path / "labels.nii.gz"
+    )
     stored = nib.load(image_path)
-    np.testing.assert_allclose(stored.affine, LPS_TO_RAS @ ct.affine_lps(), atol=1e-5)
+    np.testing.assert_allclose(stored.affine, LPS_TO_RAS @ writer_ct.affine_lps(), atol=1e-5)
     assert stored.header.get_xyzt_units()[0] == "mm" and int(stored.header["sform_code"]) == 1
-    np.testing.assert_array_equal(np.asarray(stored.dataobj), ct.hu)
+    np.testing.assert_array_equal(np.asarray(stored.dataobj), writer_ct.hu)
     image = load(image_path)
-    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ ct.affine_lps(), atol=1e-4)
-    np.testing.assert_array_equal(image.numpy(), ct.hu)
-    assert_nodules_on_labels(ct, load_ras(labels_path))
-    write_nifti(ct.lungs, ct.spacing, ct.origin_lps, tmp_path / "lungs.nii")
+    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ writer_ct.affine_lps(), atol=1e-4)
+    np.testing.assert_array_equal(image.numpy(), writer_ct.hu)
+    assert_nodules_on_labels(writer_ct, load_ras(labels_path))
+    write_nifti(writer_ct.lungs, writer_ct.spacing, writer_ct.origin_lps, tmp_path / "lungs.nii")
     assert nib.load(tmp_path / "lungs.nii").get_data_dtype() == np.uint8
 
 
 @pytest.mark.parametrize("suffix", [".mha", ".mhd"])
-def test_metaimage_round_trip(ct: CTPhantom, tmp_path: Path, suffix: str):
-    image_path = write_metaimage(ct.hu, ct.spacing, ct.origin_lps, tmp_path / f"ct{suffix}")
-    labels_path = write_metaimage(ct.nodule_labels, ct.spacing, ct.origin_lps, tmp_path / f"labels{suffix}")
+def test_metaimage_round_trip(writer_ct: CTPhantom, tmp_path: Path, suffix: str):
+    image_path = write_metaimage(
+        writer_ct.hu, writer_ct.spacing, writer_ct.origin_lps, tmp_path / f"ct{suffix}"
+    )
+    labels_path = write_metaimage(
+        writer_ct.nodule_labels, writer_ct.spacing, writer_ct.origin_lps, tmp_path / f"labels{suffix}"
+    )
     image = load(image_path)
-    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ ct.affine_lps(), atol=1e-5)
-    np.testing.assert_array_equal(image.numpy(), ct.hu)
-    assert_nodules_on_labels(ct, load_ras(labels_path))
+    np.testing.assert_allclose(image.affine.numpy(), LPS_TO_RAS @ writer_ct.affine_lps(), atol=1e-5)
+    np.testing.assert_array_equal(image.numpy(), writer_ct.hu)
+    assert_nodules_on_labels(writer_ct, load_ras(labels_path))
     names = sorted(p.name for p in tmp_path.iterdir())
     if suffix == ".mhd":
         assert names == ["ct.mhd", "ct.zraw", "labels.mhd", "labels.zraw"]

@@ -6,34 +6,11 @@ import csv
 
 import numpy as np
 import pytest
+from luna16_cases import ANN_COLS, S0, S1, UNLISTED, mark, nodule, write_csv
 
 from lungcad_transforms.data.tables import read_seriesuids, write_results_csv
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.metrics.froc import froc_score
-
-S0, S1, S2, S3 = (f"1.3.6.1.4.1.14519.5.2.1.6279.6001.10{i}" for i in range(4))
-UNLISTED = "1.3.6.1.4.1.14519.5.2.1.6279.6001.999"
-
-
-ANN_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
-RES_COLS = ["seriesuid", "coordX", "coordY", "coordZ", "probability"]
-
-
-def nodule(uid: str, x: float, y: float, z: float, diameter: float = 10.0) -> dict:
-    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "diameter_mm": diameter}
-
-
-def mark(uid: str, x: float, y: float, z: float, probability: float) -> dict:
-    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "probability": probability}
-
-
-def write_csv(path, columns, rows):
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([row[c] for c in columns])
-    return path
 
 
 def test_write_results_csv_is_luna16_form_at_full_precision(tmp_path):

@@ -7,7 +7,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
+from tiny_nets import BlobNet
 
 import lungcad_transforms.data.image_reader as lungcad_io
 from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
@@ -16,20 +16,6 @@ from lungcad_transforms.data.image_writer import write_nifti
 from lungcad_transforms.handlers.gradcam_saver import GradCAMSaver
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-class BlobNet(torch.nn.Module):
-    """A network whose nodule evidence is known: its last conv block fires on bright voxels, and the logit
-    is the mean of that (global average pooling), so its Grad-CAM must peak on the bright blob."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv3 = torch.nn.Sequential(torch.nn.Conv3d(3, 2, 3, padding=1), torch.nn.ReLU())
-        torch.nn.init.constant_(self.conv3[0].weight, 1.0 / 81.0)
-        torch.nn.init.constant_(self.conv3[0].bias, -0.35)
-
-    def forward(self, x):
-        return self.conv3(x).mean(dim=(1, 2, 3, 4))[:, None]
 
 
 def test_gradcam_saver_writes_aligned_nifti_montage_and_table(tmp_path):

@@ -5,24 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+from luna16_cases import S0, far_mark, mark, nodule
+
 from lungcad_transforms.metrics.froc import froc_score
 from lungcad_transforms.visualize.froc_plot import save_froc_report
-
-S0, S1, S2, S3 = (f"1.3.6.1.4.1.14519.5.2.1.6279.6001.10{i}" for i in range(4))
-UNLISTED = "1.3.6.1.4.1.14519.5.2.1.6279.6001.999"
-
-
-def nodule(uid: str, x: float, y: float, z: float, diameter: float = 10.0) -> dict:
-    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "diameter_mm": diameter}
-
-
-def mark(uid: str, x: float, y: float, z: float, probability: float) -> dict:
-    return {"seriesuid": uid, "coordX": x, "coordY": y, "coordZ": z, "probability": probability}
-
-
-def far_mark(uid: str, probability: float, k: int = 0) -> dict:
-    """A false positive: 100 mm from every nodule used in these tests."""
-    return mark(uid, 100.0 + k, 100.0, 100.0, probability)
 
 
 def test_save_froc_report_without_bootstrap(tmp_path):

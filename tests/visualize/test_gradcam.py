@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_nets import BlobNet, settle_batch_norm
 
 from lungcad_transforms.networks.nets.mgicnn import MGICNN
 from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
@@ -38,14 +39,7 @@ def trained_tiny(nodule_blob_patches):
             opt.zero_grad()
             torch.nn.functional.binary_cross_entropy_with_logits(net(x), labels).backward()
             opt.step()
-        # settle batch-norm statistics on the training batch before evaluation
-        for module in net.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.reset_running_stats()
-                module.momentum = None
-        with torch.no_grad():
-            net(x)
-        net.eval()
+        settle_batch_norm(net, x)
     return nets
 
 
@@ -60,20 +54,6 @@ def test_monai_gradcam_matches_captum(index, trained_tiny, nodule_blob_patches):
     torch.testing.assert_close(monai_maps, captum_maps, atol=1e-5, rtol=1e-4)
     assert float(monai_maps.min()) >= 0.0 and float(monai_maps.max()) == pytest.approx(1.0)
     assert default_target_layer(net) in ("final_block", "conv3")
-
-
-class BlobNet(torch.nn.Module):
-    """A network whose nodule evidence is known: its last conv block fires on bright voxels, and the logit
-    is the mean of that (global average pooling), so its Grad-CAM must peak on the bright blob."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv3 = torch.nn.Sequential(torch.nn.Conv3d(3, 2, 3, padding=1), torch.nn.ReLU())
-        torch.nn.init.constant_(self.conv3[0].weight, 1.0 / 81.0)
-        torch.nn.init.constant_(self.conv3[0].bias, -0.35)
-
-    def forward(self, x):
-        return self.conv3(x).mean(dim=(1, 2, 3, 4))[:, None]
 
 
 def test_gradcam_follows_the_evidence_in_the_patch(nodule_blob_patches):

@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from image_checks import load, load_ras, tree_digest
 from monai.data import load_decathlon_datalist
-from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Orientation
 
 from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
 from lungcad_transforms.apps.phantoms.results import NODULE_KINDS, CTPhantom
 from lungcad_transforms.errors import InputError
-
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def load(path) -> np.ndarray:
-    return LoadImage(reader="ITKReader", image_only=True)(str(path))
-
-
-def load_ras(path):
-    return Compose(
-        [LoadImage(reader="ITKReader", image_only=True), EnsureChannelFirst(), Orientation(axcodes="RAS")]
-    )(str(path))
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:

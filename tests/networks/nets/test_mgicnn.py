@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_nets import settle_batch_norm
 
 from lungcad_transforms.networks.nets.mgicnn import MGICNN
 from lungcad_transforms.networks.nets.small3dcnn import Small3DCNN
@@ -53,14 +54,7 @@ def test_mgicnn_learns_to_separate_blobs_from_lung(nodule_blob_patches):
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
-    # batch-norm running statistics lag after 25 steps; settle them on the training batch, then evaluate
-    for module in net.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None
-    with torch.no_grad():
-        net(x)
-    net.eval()
+    settle_batch_norm(net, x)
     with torch.no_grad():
         probs = torch.sigmoid(net(x))
     assert ((probs > 0.5).float() == labels).float().mean() == 1.0
