@@ -77,11 +77,13 @@ def _summary(eval_dir: Path) -> dict:
     return out
 
 
-def _train_and_evaluate(name: str, root: Path, extra: list[str], epochs: int, samples: int) -> dict:
+def _train_and_evaluate(
+    name: str, root: Path, extra: list[str], epochs: int, samples: int, batch: int
+) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     common = ["--bundle_root", str(root), *extra]
-    train = _bundle("training", ["train.json"], [*common, "--epochs", str(epochs), "--samples_per_epoch",
-                                                  str(samples)], root / "train.log")  # fmt: skip
+    budget = ["--epochs", str(epochs), "--samples_per_epoch", str(samples), "--batch_size", str(batch)]
+    train = _bundle("training", ["train.json"], [*common, *budget], root / "train.log")
     evaluate = _bundle("evaluating", ["train.json", "evaluate.json"], common, root / "evaluate.log")
     result = {
         "name": name,
@@ -99,12 +101,14 @@ def _train_and_evaluate(name: str, root: Path, extra: list[str], epochs: int, sa
 
 
 def cmd_backbones(args: argparse.Namespace) -> None:
-    data = ["--dataset_dir", str(Path(args.dataset_dir).resolve()), "--val_interval", "2"]
+    data = ["--dataset_dir", str(Path(args.dataset_dir).resolve()), "--val_interval", "1"]
     results = []
     for backbone in args.backbones:
         root = Path(args.out) / backbone
         results.append(
-            _train_and_evaluate(backbone, root, ["--backbone", backbone, *data], args.epochs, args.samples)
+            _train_and_evaluate(
+                backbone, root, ["--backbone", backbone, *data], args.epochs, args.samples, args.batch
+            )
         )
         Path(args.out, "backbones.json").write_text(json.dumps(results, indent=2))
 
@@ -118,14 +122,17 @@ def cmd_transfer(args: argparse.Namespace) -> None:
         raise SystemExit(f"{pretrained} missing: run the backbones sub-command (with ressenet) first")
     data = ["--backbone", "ressenet", "--dataset_dir", small]
     results = [
-        _train_and_evaluate("scratch", Path(args.out) / "transfer_scratch", data, args.epochs, args.samples),
+        _train_and_evaluate(
+            "scratch", Path(args.out) / "transfer_scratch", data, args.epochs, args.samples, args.batch
+        ),
         _train_and_evaluate(
             f"fine-tuned, {args.freeze} stages frozen",
             Path(args.out) / "transfer_finetune",
             [*data, "--pretrained_checkpoint", str(pretrained), "--freeze_stages", str(args.freeze)],
             args.epochs,
             args.samples,
-        ),  # fmt: skip
+            args.batch,
+        ),
     ]
     Path(args.out, "transfer.json").write_text(json.dumps(results, indent=2))
 
@@ -211,6 +218,7 @@ def main() -> None:
         p.add_argument("--samples", type=int, default=256)
         p.add_argument("--dataset_dir", default=str(REPO / "bundles/lung_petct_classification/data/petct"))
         p.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+        p.add_argument("--batch", type=int, default=8)
         p.add_argument("--freeze", type=int, default=2)
     args = parser.parse_args()
     {"speed": cmd_speed, "backbones": cmd_backbones, "transfer": cmd_transfer}[args.command](args)

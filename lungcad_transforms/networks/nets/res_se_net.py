@@ -70,8 +70,8 @@ class ResSENet(nn.Module):
 
     ``features`` (stem and stages) ends in the last convolution block; ``pool`` is global average
     pooling and ``fc`` the one linear layer to ``num_classes`` logits (softmax is applied outside, by the
-    loss or the post-processing). ``stages`` lists the stem and each stage in order, for freezing the
-    first N in transfer learning.
+    loss or the post-processing). The children of ``features`` are the stem and each stage in order, the
+    units that transfer learning freezes the first N of.
 
     Args:
         spatial_dims: 2 (slices, the study's setting) or 3.
@@ -122,10 +122,6 @@ class ResSENet(nn.Module):
         self.pool = Pool[Pool.ADAPTIVEAVG, spatial_dims](1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(channels[-1], num_classes)
-
-    @property
-    def stages(self) -> list[nn.Module]:
-        return list(self.features.children())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
