@@ -135,7 +135,7 @@ def test_training_writes_a_checkpoint_that_loads_with_weights_only(trained_bundl
     # the patch cache of the run: one file per training / validation scan
     assert len(list((trained_bundle / "data" / "patch_cache").glob("*.npz"))) == 3
     assert not (
-        trained_bundle / "data" / "phantoms"
+        trained_bundle / "data" / "embedded"
     ).exists()  # a dataset_dir given: no built-in data written
 
 
@@ -145,10 +145,11 @@ def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp
     embedded = json.dumps(TINY_DATA)
     result = _bundle(
         "training", ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", embedded,
+        "--embedded_hybrid", "None",  # phantoms only: the real-scan part has its own test below
         "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    datalist = json.loads((tmp_path / "data" / "phantoms" / "datalist.json").read_text())
+    datalist = json.loads((tmp_path / "data" / "embedded" / "datalist.json").read_text())
     assert [len(datalist[s]) for s in ("training", "validation", "test")] == [2, 1, 1]
     assert (tmp_path / "models" / "model.pt").is_file()
 
@@ -254,3 +255,25 @@ def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "models" / "model.pt").is_file()
     assert "val_cpm" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_embedded_default_trains_on_real_hard_negatives(tmp_path: Path, real_data: Path):
+    root = tmp_path / "bundle"
+    result = _bundle(
+        "training", ["train.json"], "--bundle_root", str(root), "--epochs", "1", "--samples_per_epoch", "32",
+        "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
+        "--embedded_data", "{'n_train': 1, 'n_val': 1, 'n_test': 1, 'shape': [64, 64, 48], 'spacing': [1.5, 1.5, 2.0], 'seed': 7}",
+        "--embedded_hybrid", "{'cases_per_background': 2, 'window_mm': [96.0, 96.0, 48.0], 'test_backgrounds': ['LIDC-IDRI'], 'seed': 0}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    embedded = root / "data" / "embedded"
+    rows = read_candidates(embedded / "candidates_training.csv")
+    hybrid_uids = {
+        e["seriesuid"]
+        for e in json.loads((embedded / "datalist.json").read_text())["training"]
+        if e["source"] == "hybrid"
+    }
+    # the real scan's own nodule-like spots are class-0 training candidates
+    assert hybrid_uids and any(r["class"] == 0 and r["seriesuid"] in hybrid_uids for r in rows)
+    assert (root / "models" / "model.pt").is_file()

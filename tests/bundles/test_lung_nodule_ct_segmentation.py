@@ -68,7 +68,7 @@ def trained_bundle(tmp_path_factory, tiny_dataset: Path) -> Path:
         )
     )  # fmt: skip
     assert "val_mean_dice" in log
-    assert not (root / "data" / "phantoms").exists()  # a dataset_dir given: no built-in data written
+    assert not (root / "data" / "embedded").exists()  # a dataset_dir given: no built-in data written
     return root
 
 
@@ -270,3 +270,27 @@ def test_simclr_encoder_loads_into_segmentation_unet(tmp_path: Path):
     wider = UNet(3, 1, 1, channels=(12, 24, 48), strides=(2, 2), num_res_units=1)
     with pytest.raises(InputError, match="shares no encoder parameter"):
         load_pretrained_encoder(wider, path)
+
+
+def test_embedded_default_trains_on_phantoms_and_real_scans_with_synthetic_nodules(
+    tmp_path: Path, real_data: Path
+):
+    root = tmp_path / "bundle"
+    log = _ok(
+        _bundle(
+            "training", "--config_file", str(CONFIGS / "train.json"), "--bundle_root", str(root),
+            "--epochs", "1", "--val_interval", "1", *TINY,
+            "--embedded_data", "{'n_train': 1, 'n_val': 1, 'n_test': 1, 'shape': [64, 64, 48]}",
+            "--embedded_hybrid", "{'cases_per_background': 2, 'window_mm': [96.0, 96.0, 48.0], "
+            "'test_backgrounds': ['LIDC-IDRI'], 'seed': 0}",
+            timeout=600,
+        )
+    )  # fmt: skip
+    assert "val_mean_dice" in log and (root / "models" / "model.pt").is_file()
+    datalist = json.loads((root / "data" / "embedded" / "datalist.json").read_text())
+    sources = {split: {e["source"] for e in entries} for split, entries in datalist.items()}
+    # trained on both; the real test scans (the LIDC slabs) never give a training case
+    assert sources["training"] == {"phantoms", "hybrid"}
+    hybrid = json.loads((root / "data" / "embedded" / "hybrid" / "hybrid_dataset.json").read_text())
+    assert hybrid["backgrounds"]["training"] == ["C3N-00247_chest_ct_B70f"]
+    assert len(hybrid["backgrounds"]["test"]) == 2
