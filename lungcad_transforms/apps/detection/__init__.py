@@ -11,6 +11,7 @@ _NAMES = {
     "HARD_NEGATIVE_KINDS": "lungcad_transforms.apps.detection.phantom_candidates",
     "phantom_candidates": "lungcad_transforms.apps.detection.phantom_candidates",
     "ensure_fp_dataset": "lungcad_transforms.apps.detection.phantom_candidates",
+    "label_candidates": "lungcad_transforms.apps.detection.segmentation_candidates",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)
