@@ -145,7 +145,7 @@ def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp
     embedded = json.dumps(TINY_DATA)
     result = _bundle(
         "training", ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", embedded,
-        "--embedded_hybrid", "None",  # phantoms only: the real-scan part has its own test below
+        "--embedded_hybrid#backgrounds", "[]",  # phantoms only: the real-scan part has its own test below
         "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

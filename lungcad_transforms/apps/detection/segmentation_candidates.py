@@ -40,7 +40,7 @@ def _hits(cands: Sequence[dict[str, Any]], marks: Sequence[dict[str, Any]]) -> t
 
 
 def label_candidates(
-    results: str | os.PathLike,
+    results: str | os.PathLike | Sequence[str | os.PathLike],
     annotations: str | os.PathLike,
     out: str | os.PathLike | None = None,
     excluded: str | os.PathLike | None = None,
@@ -49,7 +49,8 @@ def label_candidates(
     """Label a segmentation candidate table for FP-reduction training (LUNA16 ``candidates.csv`` form).
 
     Args:
-        results: the segmentation bundle's ``candidates.csv`` (``seriesuid,coordX,coordY,coordZ,probability``...).
+        results: the segmentation bundle's ``candidates.csv`` (``seriesuid,coordX,coordY,coordZ,probability``...),
+            or several (e.g. of its training and its validation split).
         annotations: LUNA16 ``annotations.csv`` of the same scans.
         out: where to write the labelled table (atomically); ``None``: only return it.
         excluded: LUNA16 ``annotations_excluded``-form table: candidates hitting only those regions are
@@ -68,7 +69,8 @@ def label_candidates(
         >>> sorted({r["class"] for r in rows})  # doctest: +SKIP
         [0, 1]
     """
-    cands = read_candidates(results)
+    files = [results] if isinstance(results, (str, os.PathLike)) else list(results)
+    cands = [row for f in files for row in read_candidates(f)]
     marks = read_annotations(annotations)
     hit_c, hit_m = _hits(cands, marks)
     positive = np.zeros(len(cands), bool)
