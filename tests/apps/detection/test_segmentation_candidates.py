@@ -47,3 +47,16 @@ def test_hits_false_positives_missed_nodules_and_excluded_regions(tmp_path: Path
 def test_a_missing_table_is_named(tmp_path: Path):
     with pytest.raises(InputError, match="candidates.csv"):
         label_candidates(tmp_path / "candidates.csv", tmp_path / "annotations.csv")
+
+
+def test_several_candidate_tables_are_labelled_as_one(tmp_path: Path):
+    annotations = write_annotations_csv(
+        [_row("b", 0.0, 0.0, 0.0, diameter_mm=8.0)], tmp_path / "annotations.csv"
+    )
+    train = write_results_csv([_row("a", 9.0, 9.0, 9.0, probability=0.4)], tmp_path / "train.csv")
+    val = write_results_csv([_row("b", 0.5, 0.0, 0.0, probability=0.5)], tmp_path / "val.csv")
+    rows = label_candidates([train, val], annotations)
+    assert [(r["seriesuid"], r["class"], r["kind"]) for r in rows] == [
+        ("a", 0, "segmentation_false_positive"),
+        ("b", 1, "segmentation_hit"),  # hit in the second table: not added again as missed
+    ]
