@@ -1,21 +1,28 @@
-"""scripts/export_bundle.py: an exported bundle runs with MONAI alone, from inside its own folder."""
+"""`lungcad export-bundle`: every exported bundle runs with MONAI alone, from inside its own folder.
+
+The exports run `python -m monai.bundle` with the installed lungcad_transforms made unimportable; the CT-GAN
+bundle goes through a zip and `lungcad import-bundle`, and its imported weights are checked against the
+export's large_files.yml (a tampered copy is refused).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from lungcad_transforms.apps.ctgan.cube_dataset import ensure_ctgan_dataset
 from lungcad_transforms.apps.detection.phantom_candidates import ensure_fp_dataset
 from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXPORT = REPO_ROOT / "scripts" / "export_bundle.py"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +40,28 @@ runpy.run_module("monai.bundle", run_name="__main__")
 """
 
 
-def _export(bundle: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(EXPORT), str(REPO_ROOT / "bundles" / bundle), "--out", str(out), *extra]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def _export(bundle: str | Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "lungcad_transforms.cli",
+        "export-bundle",
+        str(bundle),
+        "--out",
+        str(out),
+        *extra,
+    ]
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
 
-def _run_exported(root: Path, *args: str) -> str:
+def _run_exported(root: Path, *args: str, ok: bool = True) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     result = subprocess.run(
         [sys.executable, "-c", _BUNDLE_WITHOUT_LUNGCAD, "run", *args],
         cwd=root, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    assert (result.returncode == 0) == ok, log[-4000:]
     return log
 
 
@@ -97,7 +113,7 @@ def test_exported_segmentation_bundle_trains_and_infers_without_the_package(tmp_
     assert len(list((tmp_path / "pred").rglob("*_prob.nii.gz"))) == 1
 
 
-def test_exported_fp_reduction_bundle_trains_without_the_package(tmp_path: Path):
+def test_exported_fp_reduction_bundle_trains_and_infers_without_the_package(tmp_path: Path):
     out = tmp_path / "lung_nodule_ct_fp_reduction"
     assert _export("lung_nodule_ct_fp_reduction", out, "--no-weights").returncode == 0
     assert _unvendored_references(out) == []
@@ -105,15 +121,85 @@ def test_exported_fp_reduction_bundle_trains_without_the_package(tmp_path: Path)
     assert (vendored / "networks" / "nets" / "small3dcnn.py").is_file()  # named by configs/small3dcnn.json
     assert not (vendored / "networks" / "nets" / "unet_simclr.py").exists()
     assert not (vendored / "apps" / "lidc").exists()
-    data = ensure_fp_dataset(
-        tmp_path / "fp", n_train=1, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0)
+    data = Path(
+        ensure_fp_dataset(
+            tmp_path / "fp", n_train=1, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0)
+        )
     )
     _run_exported(
         out, "training", "--config_file", "configs/train.json", "--dataset_dir", str(data),
         "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "8", "--val_interval", "1",
         "--network_def#features", "[4,8,8,8,8]", "--network_def#fc_features", "[16,16]",
     )  # fmt: skip
-    assert (out / "models" / "model.pt").is_file()
+    assert (out / "models" / "model.pt").is_file() and (out / "models" / "model_final.pt").is_file()
+    _run_exported(
+        out, "--config_file", "['configs/train.json','configs/inference.json']",
+        "--dataset_dir", str(data / "images" / "test"), "--candidates_file", str(data / "candidates_test.csv"),
+        "--output_dir", str(tmp_path / "pred"), "--network_def#features", "[4,8,8,8,8]",
+        "--network_def#fc_features", "[16,16]", "--gradcam_max_candidates", "1",
+    )  # fmt: skip
+    assert list((tmp_path / "pred").glob("*.csv"))
+
+
+def _gan_source_with_weights(tmp_path: Path) -> Path:
+    """The CT-GAN bundle's tracked files with untrained injector and remover weights of its own network."""
+    from monai.bundle import ConfigParser
+
+    src, dst = REPO_ROOT / "bundles" / "lung_nodule_ct_gan", tmp_path / "src" / "lung_nodule_ct_gan"
+    for name in ("configs", "docs"):
+        shutil.copytree(src / name, dst / name)
+    shutil.copy2(src / "LICENSE", dst / "LICENSE")
+    (dst / "models").mkdir()
+    parser = ConfigParser()
+    parser.read_config(str(src / "configs" / "train.json"))
+    for key, value in TINY_GAN.items():
+        parser[key] = value
+    (dst / "models" / "injector_network.json").write_text(json.dumps(TINY_GAN))
+    (dst / "models" / "remover_network.json").write_text(json.dumps(TINY_GAN))
+    for task in ("injector", "remover"):
+        torch.manual_seed(0)
+        torch.save(
+            {"generator": parser.get_parsed_content("generator_def").state_dict()},
+            dst / "models" / f"{task}.pt",
+        )
+    return dst
+
+
+TINY_GAN = {"generator_channels": [4, 8, 16], "generator_strides": [2, 2]}
+
+
+def test_exported_ctgan_bundle_zip_imports_and_edits_without_the_package(tmp_path: Path):
+    source = _gan_source_with_weights(tmp_path)
+    result = _export(source, tmp_path / "dist" / "ctgan.zip", "--zip")
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "lungcad_transforms.cli", "import-bundle", str(tmp_path / "dist" / "ctgan.zip"),
+         "--into", str(tmp_path / "imported")], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "imported" / "lung_nodule_ct_gan"
+    assert _unvendored_references(out) == [] and (out / "large_files.yml").is_file()
+    assert not (out / "scripts" / "lungcad_transforms" / "networks" / "nets" / "mgicnn.py").exists()
+    data = Path(ensure_ctgan_dataset(tmp_path / "ctgan", **TINY_CTGAN_DATA))
+    edit = [
+        "--config_file", "['configs/train.json','configs/inference.json']",
+        "--dataset_dir", str(data / "images" / "validation"), "--edits_file", str(data / "annotations.csv"),
+    ]  # fmt: skip
+    _run_exported(out, *edit, "--output_dir", str(tmp_path / "edited"))
+    assert list((tmp_path / "edited").glob("*.nii.gz")) and (tmp_path / "edited" / "edits.csv").is_file()
+    # weights that differ from the export's large_files.yml are refused before they are loaded
+    for task in ("injector", "remover"):
+        weights = out / "models" / f"{task}.pt"
+        raw = bytearray(weights.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF  # one byte changed, the size kept
+        weights.write_bytes(bytes(raw))
+    log = _run_exported(out, *edit, "--output_dir", str(tmp_path / "tampered"), ok=False)
+    assert "SHA-256 differs from the large_files.yml entry" in log
+
+
+TINY_CTGAN_DATA = dict(
+    n_train=1, n_val=1, shape=(80, 80, 56), spacing=(1.2, 1.2, 1.5), seed=11, remover_per_scan=2
+)
 
 
 def test_export_refuses_a_non_bundle_and_an_existing_output(tmp_path: Path):
