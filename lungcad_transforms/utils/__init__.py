@@ -8,6 +8,10 @@ _SUBPACKAGES = ()
 _NAMES = {
     "atomic_file": "lungcad_transforms.utils.atomic",
     "atomic_dir": "lungcad_transforms.utils.atomic",
+    "LARGE_FILES_NAMES": "lungcad_transforms.utils.checkpoint",
+    "read_large_files": "lungcad_transforms.utils.checkpoint",
+    "expected_hash": "lungcad_transforms.utils.checkpoint",
+    "verify_checkpoint": "lungcad_transforms.utils.checkpoint",
     "require_checkpoint": "lungcad_transforms.utils.checkpoint",
     "load_checkpoint": "lungcad_transforms.utils.checkpoint",
     "lazy_exports": "lungcad_transforms.utils.lazy",

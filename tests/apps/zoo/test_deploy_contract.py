@@ -20,9 +20,15 @@ BUNDLES = sorted(
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
-# the operator hands preprocessing an in-memory image after removing *LoadImage* transforms; this bundle's
-# preprocessing starts with LoadScand (geometry contract, DICOM series choice), which reads files only
-NEEDS_IN_MEMORY_LOADER = {"lung_nodule_ct_segmentation"}
+# expected failures, each with its reason; strict, so that a bundle that starts to pass must leave this list
+PENDING = {
+    # the operator hands preprocessing an in-memory image after removing *LoadImage* transforms; this
+    # bundle's preprocessing starts with LoadScand (geometry contract, DICOM series choice), which reads files
+    "lung_nodule_ct_segmentation": "LoadScand does not take an in-memory image",
+    # bundles still being built: their inference.json has no preprocessing / inferer / postprocessing yet
+    "lung_petct_classification": "inference.json has no preprocessing/inferer/postprocessing sections yet",
+    "chest_mr_pet_fusion_classification": "inference.json has no preprocessing/inferer/postprocessing sections yet",
+}
 
 
 def _sample(spec: dict, shape: list[int]) -> MetaTensor:
@@ -34,11 +40,7 @@ def _sample(spec: dict, shape: list[int]) -> MetaTensor:
 @pytest.mark.parametrize(
     "bundle",
     [
-        pytest.param(
-            b, marks=pytest.mark.xfail(strict=True, reason="LoadScand does not take an in-memory image")
-        )
-        if b in NEEDS_IN_MEMORY_LOADER
-        else b
+        pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=PENDING[b])) if b in PENDING else b
         for b in BUNDLES
     ],
 )
