@@ -62,7 +62,7 @@ def scan_noise(hu: np.ndarray, spacing: Sequence[float]) -> float:
 
     Examples:
         >>> rng = np.random.default_rng(0)
-        >>> round(scan_noise(40 + 20 * rng.standard_normal((64, 64, 8)).astype(np.float32), (0.7, 0.7, 2.0)) / 20, 1)
+        >>> float(round(scan_noise(40 + 20 * rng.standard_normal((64, 64, 8)).astype(np.float32), (0.7, 0.7, 2.0)) / 20, 1))
         1.0
     """
     work = hu.astype(np.float32)

@@ -49,14 +49,18 @@ def nodule_like_spots(
     sp = np.asarray(spacing, dtype=np.float64)
     if count <= 0 or not lungs.any():
         return []
-    window = (np.clip(hu, -1000.0, 200.0) + 1000.0) / 1200.0
-    window = np.where(lungs, window, 0.0).astype(np.float32)
+    # the detector runs on the lungs' bounding box (a whole chest CT is mostly not lung)
+    where = np.argwhere(lungs)
+    lo, hi = where.min(axis=0), where.max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    window = (np.clip(hu[box], -1000.0, 200.0) + 1000.0) / 1200.0
+    window = np.where(lungs[box], window, 0.0).astype(np.float32)
     blobs = blob_dog(
         window, min_sigma=tuple(1.0 / sp), max_sigma=tuple(3.5 / sp), threshold=0.02, exclude_border=False
     )
     if len(blobs) == 0:
         return []
-    centres = blobs[:, :3]
+    centres = blobs[:, :3] + lo
     smooth = ndimage.gaussian_filter(hu.astype(np.float32), sigma=0.7 / sp)
     depth = ndimage.distance_transform_edt(lungs, sampling=sp)
     idx = np.clip(np.rint(centres).astype(int), 0, np.asarray(hu.shape) - 1)
