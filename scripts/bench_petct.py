@@ -3,8 +3,8 @@
 Three sub-commands, each writing a JSON of what it measured (the figures in ``BENCHMARKS.md`` and the
 bundle's ``docs/README.md`` come from these files):
 
-- ``speed``: per backbone, training (forward + backward + step, batch 32) and inference (eval forward,
-  batch 64) slices per second on 96 x 96 three-channel slices with ``--threads`` threads, and the ratio to
+- ``speed``: per backbone, training (forward + backward + step, batch 32 by default) and inference (eval
+  forward, batch 64) slices per second on 96 x 96 three-channel slices with ``--threads`` threads, and the ratio to
   the peer baseline, MONAI's plain ``ResNet`` 18 measured in the same run; plus the time to load one
   embedded PET/CT study into slices (DICOM read, SUV, PET onto the CT grid, channels).
 - ``backbones``: per backbone, ``monai.bundle run training`` on the built-in data then ``evaluating`` on
@@ -156,8 +156,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
     networks = {"peer: MONAI ResNet (18, plain)": ResNet("basic", [2, 2, 2, 2], get_inplanes(), spatial_dims=2,
                                                           n_input_channels=3, num_classes=2)}  # fmt: skip
     networks.update({b: build_cam_classifier(b, in_channels=3) for b in args.backbones})
-    x_train, y_train = torch.rand(32, 3, 96, 96), torch.randint(0, 2, (32,))
-    x_infer = torch.rand(64, 3, 96, 96)
+    x_train, y_train = torch.rand(args.train_batch, 3, 96, 96), torch.randint(0, 2, (args.train_batch,))
+    x_infer = torch.rand(args.infer_batch, 3, 96, 96)
     loss = torch.nn.CrossEntropyLoss()
     rows = {}
     for name, net in networks.items():
@@ -174,8 +174,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
             with torch.no_grad():
                 net(x_infer)
 
-        rows[name] = {"train_slices_per_s": _rate(train_step, 32, args.repeats),
-                      "inference_slices_per_s": _rate(infer_step, 64, args.repeats),
+        rows[name] = {"train_slices_per_s": _rate(train_step, args.train_batch, args.repeats),
+                      "inference_slices_per_s": _rate(infer_step, args.infer_batch, args.repeats),
                       "parameters": sum(p.numel() for p in net.parameters())}  # fmt: skip
         print(name, rows[name], flush=True)
     peer = rows["peer: MONAI ResNet (18, plain)"]
@@ -195,10 +195,35 @@ def cmd_speed(args: argparse.Namespace) -> None:
             "seconds_per_study": (time.perf_counter() - t0) / len(entries),
         }
         print("loading", load, flush=True)
-    out = {"threads": args.threads, "input": [3, 96, 96], "networks": rows, "study_loading": load,
+    out = {"threads": args.threads, "input": [3, 96, 96], "train_batch": args.train_batch, "infer_batch": args.infer_batch, "networks": rows, "study_loading": load,
            "torch": torch.__version__, "cpu_count": os.cpu_count()}  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+def _fmt(level: dict, name: str) -> str:
+    value, ci = level.get(name), level.get("ci95", {}).get(name)
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else f"{value:.3f}"
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    """Markdown rows of every results JSON given (backbones.json / transfer.json)."""
+    print("| run | patient accuracy (majority) | sensitivity | specificity | patient ROC-AUC (mean prob.) "
+          "| slice ROC-AUC | pointing game CAM / Grad-CAM | train wall / CPU s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for path in args.files:
+        for r in json.loads(Path(path).read_text()):
+            pm, mean, sl = r["patient_majority"], r["patient_mean"], r["slice"]
+            pg = [r.get("pointing_game_cam"), r.get("pointing_game_gradcam")]
+            pg_text = (
+                " / ".join("n/a" if v is None else f"{v:.0%}" for v in pg)
+                + f" (n={r.get('true_positive_slices')})"
+            )
+            print(f"| {r['name']} | {_fmt(pm, 'accuracy')} | {_fmt(pm, 'sensitivity')} | {_fmt(pm, 'specificity')} "
+                  f"| {_fmt(mean, 'roc_auc')} | {_fmt(sl, 'roc_auc')} | {pg_text} "
+                  f"| {r['train']['wall_s']:.0f} / {r['train']['cpu_s']:.0f} |")  # fmt: skip
 
 
 def main() -> None:
@@ -207,6 +232,8 @@ def main() -> None:
     speed = sub.add_parser("speed")
     speed.add_argument("--threads", type=int, default=2)
     speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--train_batch", type=int, default=32)
+    speed.add_argument("--infer_batch", type=int, default=64)
     speed.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     speed.add_argument("--dataset_dir", default=str(REPO / "bundles/lung_petct_classification/data/petct"))
     speed.add_argument("--studies", type=int, default=3)
@@ -220,8 +247,12 @@ def main() -> None:
         p.add_argument("--backbones", nargs="+", default=list(BACKBONES))
         p.add_argument("--batch", type=int, default=8)
         p.add_argument("--freeze", type=int, default=2)
+    table = sub.add_parser("table")
+    table.add_argument("files", nargs="+")
     args = parser.parse_args()
-    {"speed": cmd_speed, "backbones": cmd_backbones, "transfer": cmd_transfer}[args.command](args)
+    {"speed": cmd_speed, "backbones": cmd_backbones, "transfer": cmd_transfer, "table": cmd_table}[
+        args.command
+    ](args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ logger = logging.getLogger(__name__)
 __all__ = ["CAMSaver"]
 
 
+def _distance_mm(lesion: np.ndarray, pixdim: Any) -> np.ndarray:
+    """Distance (mm) of every pixel to the nearest lesion pixel (0 inside)."""
+    from scipy.ndimage import distance_transform_edt
+
+    return distance_transform_edt(lesion == 0, sampling=[float(v) for v in pixdim])
+
+
 class CAMSaver(SliceScoresHandler):
     """Engine handler: CAM and Grad-CAM of every slice called cancer, on CT and PET, and on the CT grid.
 
@@ -32,10 +39,13 @@ class CAMSaver(SliceScoresHandler):
     - ``<patient>_cam.nii.gz``: per study, the CAM of its explained slices on the CT's own voxel grid
       (zero on the other slices), so it overlays the CT in any viewer;
     - ``cams.csv``: per explained slice its probability, label, CAM and Grad-CAM peaks (pixel of the
-      slice grid), whether each peak lies inside the lesion, and the captum check;
+      slice grid), whether each peak lies inside the lesion, its distance to the lesion (mm), and the
+      captum check;
     - ``cam_summary.json``: counts and the pointing game: the share of true-positive slices (label 1,
-      called cancer) whose CAM (and Grad-CAM) peak lies inside the lesion mask; and the largest
-      difference between MONAI's and captum's Grad-CAM.
+      called cancer) whose CAM (and Grad-CAM) peak lies inside the lesion mask, strictly and within
+      ``tolerance_mm`` of it (the pointing game's usual tolerance, 15 pixels of a 224-pixel picture, is
+      about one cell of the last feature map; here in mm); and the largest difference between MONAI's
+      and captum's Grad-CAM.
 
     Args:
         network: the classifier the engine runs.
@@ -47,6 +57,7 @@ class CAMSaver(SliceScoresHandler):
         gradcam: also compute Grad-CAM.
         captum_check: cross-check Grad-CAM with captum's ``LayerGradCam``.
         batch_size: slices per explanation pass.
+        tolerance_mm: distance from the lesion within which a peak still counts as a hit.
 
     Examples:
         >>> CAMSaver(net, test_dataset, "ressenet", "eval/cam").attach(evaluator)  # doctest: +SKIP
@@ -63,6 +74,7 @@ class CAMSaver(SliceScoresHandler):
         gradcam: bool = True,
         captum_check: bool = True,
         batch_size: int = 16,
+        tolerance_mm: float = 10.0,
     ) -> None:
         super().__init__()
         self.network = network
@@ -74,6 +86,7 @@ class CAMSaver(SliceScoresHandler):
         self.gradcam = bool(gradcam)
         self.captum_check = bool(captum_check)
         self.batch_size = int(batch_size)
+        self.tolerance_mm = float(tolerance_mm)
         self.summary: dict[str, Any] = {}
 
     def scores_complete(self, scores: dict[int, float]) -> None:
@@ -133,17 +146,19 @@ class CAMSaver(SliceScoresHandler):
                     continue
                 peak = heatmap_peak(heat[key])
                 row[f"{name}_peak_i"], row[f"{name}_peak_j"] = peak if peak is not None else (None, None)
-                if lesion is not None:
+                if lesion is not None and lesion.any():
                     row[f"{name}_peak_in_lesion"] = int(peak is not None and bool(lesion[peak] > 0))
+                    if peak is not None:
+                        row[f"{name}_peak_mm_from_lesion"] = float(_distance_mm(lesion, pixdim)[peak])
             if "captum" in maps:
                 row["captum_max_abs_diff"] = float(np.abs(maps["captum"][n] - maps["Grad-CAM"][n]).max())
             rows.append(row)
             per_study.setdefault(record["study_index"], []).append((record["slice"], maps["CAM"][n]))
         columns = ["patient", "study", "slice", "probability", "label", "png", "cam_peak_i", "cam_peak_j",
-                   "cam_peak_in_lesion", "gradcam_peak_i", "gradcam_peak_j", "gradcam_peak_in_lesion",
-                   "captum_max_abs_diff"]  # fmt: skip
+                   "cam_peak_in_lesion", "cam_peak_mm_from_lesion", "gradcam_peak_i", "gradcam_peak_j",
+                   "gradcam_peak_in_lesion", "gradcam_peak_mm_from_lesion", "captum_max_abs_diff"]  # fmt: skip
         write_table(rows, self.output_dir / "cams.csv", columns, required=["patient", "slice", "probability"],
-                    numeric=["probability", "captum_max_abs_diff"])  # fmt: skip
+                    numeric=["probability", "captum_max_abs_diff", "cam_peak_mm_from_lesion", "gradcam_peak_mm_from_lesion"])  # fmt: skip
         niftis = [self._write_heatmap(s, slices) for s, slices in per_study.items()]
         true_pos = [r for r in rows if r["label"] == 1]
         summary: dict[str, Any] = {"explained": len(rows), "threshold": self.threshold, "backbone": self.backbone,
@@ -151,6 +166,10 @@ class CAMSaver(SliceScoresHandler):
         for name in ("cam", "gradcam"):
             hits = [r[f"{name}_peak_in_lesion"] for r in true_pos if f"{name}_peak_in_lesion" in r]
             summary[f"pointing_game_{name}"] = (sum(hits) / len(hits)) if hits else None
+            near = [r.get(f"{name}_peak_mm_from_lesion", np.inf) <= self.tolerance_mm for r in true_pos
+                    if f"{name}_peak_in_lesion" in r]  # fmt: skip
+            summary[f"pointing_game_{name}_within_tolerance"] = (sum(near) / len(near)) if near else None
+        summary["tolerance_mm"] = self.tolerance_mm
         if "captum" in maps:
             summary["captum_max_abs_diff"] = max(r["captum_max_abs_diff"] for r in rows)
         with atomic_file(self.output_dir / "cam_summary.json") as tmp:
