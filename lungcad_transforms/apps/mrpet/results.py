@@ -240,7 +240,13 @@ class MRPETResultsWriter:
         preds = torch.stack([torch.as_tensor(p) for p in preds]) if isinstance(preds, list) else preds
         values = preds.float().reshape(len(preds), -1)
         prob = (torch.softmax(values, dim=1) if self.logits else values)[:, 1]
-        for index, p in zip(torch.as_tensor(batch["index"]).tolist(), prob.tolist(), strict=True):
+        # MONAI engines decollate the batch into a list of items unless told not to
+        indices = (
+            [int(b["index"]) for b in batch]
+            if isinstance(batch, list)
+            else torch.as_tensor(batch["index"]).tolist()
+        )
+        for index, p in zip(indices, prob.tolist(), strict=True):
             self.scores[int(index)] = float(p)
 
     def _finish(self, engine: Any) -> None:
