@@ -139,13 +139,18 @@ def _one_run(
     configs = ["train.json", *network] + (["ctgan_augment.json"] if arm == "gan" else [])
     gan = (["--gan_bundle_dir", args.gan_bundle_dir, "--gan_positives_dir", str(out / f"gan_positives_seed{seed}"),
             "--gan_positives#per_scan", str(args.gan_per_scan)] if arm == "gan" else [])  # fmt: skip
-    train = _bundle(configs, common + gan + args.extra, root / "train.log", "training")
+    marker = root / "train_resources.json"  # a finished training is kept when a run is resumed
+    if marker.is_file() and any((root / "models").rglob("model.pt")):
+        train = json.loads(marker.read_text())
+    else:
+        train = _bundle(configs, common + gan + args.extra, root / "train.log", "training")
+        marker.write_text(json.dumps(train) + "\n")
     eval_dir = root / "eval_test"
     ev = _bundle(["train.json", "evaluate.json", *network], common + ["--output_dir", str(eval_dir),
                  "--gradcam_max_candidates", "0"], root / "evaluate.log")  # fmt: skip
     froc = json.loads((eval_dir / "froc.json").read_text())
-    print(f"{name}: CPM {froc['cpm']:.3f} {froc['cpm_ci']} train {train['wall_s']:.0f} s wall "
-          f"{train['cpu_s']:.0f} s CPU", flush=True)  # fmt: skip
+    print(f"{name}: CPM {froc['cpm']:.3f} {froc['cpm_ci']} train {train.get('wall_s')} s wall "
+          f"{train.get('cpu_s')} s CPU", flush=True)  # fmt: skip
     return {"name": name, "fraction": fraction, "seed": seed, "arm": arm, "eval_dir": str(eval_dir),
             "cpm": froc["cpm"], "cpm_ci": froc["cpm_ci"], "auc": froc["auc"],
             "sensitivities": froc["sensitivities"], "train": train, "evaluate": ev}  # fmt: skip
@@ -228,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "paired_bootstrap": _paired_bootstrap(group, dataset / "annotations.csv", test_uids, args.n_bootstrap),
         }  # fmt: skip
     summary = {"runs": runs, "comparisons": comparisons, "dataset": str(dataset), "network": args.network,
-               "gan_per_scan": args.gan_per_scan, "cpu_s_total": sum(r["train"]["cpu_s"] + r["evaluate"]["cpu_s"] for r in runs)}  # fmt: skip
+               "gan_per_scan": args.gan_per_scan, "cpu_s_total": sum((r["train"].get("cpu_s") or 0) + r["evaluate"]["cpu_s"] for r in runs)}  # fmt: skip
     summary_file.write_text(json.dumps(summary, indent=1) + "\n")
     print("| real positives | seed | CPM without GAN (95 % CI) | CPM with GAN (95 % CI) |\n|---|---|---|---|")
     for fraction in args.fractions:
