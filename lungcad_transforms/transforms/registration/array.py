@@ -130,7 +130,7 @@ class AlignPETToMR(Transform):
         registration: str = "auto",
         transform: str = "rigid",
         min_overlap: float = 0.2,
-        iterations: int = 400,
+        iterations: int = 800,
         check_patient: bool = True,
     ) -> None:
         if registration not in ("auto", "always", "never"):

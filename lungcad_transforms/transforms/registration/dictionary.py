@@ -63,7 +63,7 @@ class AlignPETToMRd(MapTransform):
         registration: str = "auto",
         transform: str = "rigid",
         min_overlap: float = 0.2,
-        iterations: int = 400,
+        iterations: int = 800,
         check_patient: bool = True,
     ) -> None:
         super().__init__([mr_key, pet_key])
