@@ -47,6 +47,7 @@ class IntermediateFusionResNet(nn.Module):
         from monai.networks.nets import ResNet
 
         self.branch_channels = [int(c) for c in branch_channels]
+        self.in_channels = sum(self.branch_channels)
         self.encoders = nn.ModuleList(
             ResNet(
                 block,
@@ -64,8 +65,9 @@ class IntermediateFusionResNet(nn.Module):
         self.fc = nn.Linear(features, int(num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] != sum(self.branch_channels):
-            raise ValueError(f"expected {sum(self.branch_channels)} input channels, got {x.shape[1]}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"expected {self.in_channels} input channels, got {x.shape[1]}")
         parts = torch.split(x, self.branch_channels, dim=1)
-        joined = torch.cat([encoder(part) for encoder, part in zip(self.encoders, parts, strict=True)], dim=1)
-        return self.fc(self.dropout(joined))
+        # indexed, not zipped: TorchScript (the Model Zoo's export) iterates a ModuleList only by enumerate
+        features = [encoder(parts[i]) for i, encoder in enumerate(self.encoders)]
+        return self.fc(self.dropout(torch.cat(features, dim=1)))
