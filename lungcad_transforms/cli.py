@@ -22,6 +22,7 @@ __all__ = ["build_parser", "main"]
 # only, library imports inside the command) so that each app owns its arguments and ``--help`` stays fast.
 APP_COMMANDS: tuple[str, ...] = (
     "lungcad_transforms.apps.hybrid.cli",
+    "lungcad_transforms.apps.cad.cli",
     "lungcad_transforms.apps.zoo.cli",
 )
 
