@@ -90,11 +90,12 @@ def worker(args: argparse.Namespace) -> None:
             return mask
 
     before = peak_rss_mb()
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         mask = run()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     peak = peak_rss_mb()
     mask = as_zyx(mask)
     gt = np.load(args.volume.replace(".npy", "_gt.npy"))
@@ -121,6 +122,8 @@ def worker(args: argparse.Namespace) -> None:
                 "dilation_mm": args.dilation_mm,
                 "times_s": [round(t, 3) for t in times],
                 "median_s": round(statistics.median(times), 3),
+                "cpu_s": [round(t, 3) for t in cpu_times],
+                "median_cpu_s": round(statistics.median(cpu_times), 3),
                 "peak_rss_mb": round(peak, 1),
                 "rss_before_mb": round(before, 1),
                 "peak_increase_mb": round(peak - before, 1),
@@ -181,12 +184,13 @@ def nodule_cells(nodules: list[dict]) -> str:
 
 def table(rows: list[tuple[str, dict]]) -> str:
     lines = [
-        "| method | dilation | median time (s) | times (s) | peak RSS (MB) | peak above input (MB) | Dice vs GT | fraction of nodule voxels inside the mask |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | dilation | median time (s) | times (s) | median CPU time (s) | peak RSS (MB) | peak above input (MB) | Dice vs GT | fraction of nodule voxels inside the mask |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, r in rows:
         lines.append(
             f"| {label} | {r['dilation']} | {r['median_s']:.3f} | {', '.join(f'{t:.2f}' for t in r['times_s'])} | "
+            f"{r['median_cpu_s']:.3f} | "
             f"{r['peak_rss_mb']:.0f} | {r['peak_increase_mb']:.0f} | {r['dice']:.4f} | {nodule_cells(r['nodules'])} |"
         )
     return "\n".join(lines)
@@ -234,6 +238,9 @@ def main() -> None:
     results["zuidhof_nodil"]["dilation"] = "off"
     ratio_dil = results["zuidhof_dil"]["median_s"] / results["lungmask_dil"]["median_s"]
     ratio_nodil = results["zuidhof_nodil"]["median_s"] / results["lungmask_nodil"]["median_s"]
+    cpu_ratio_dil = results["zuidhof_dil"]["median_cpu_s"] / results["lungmask_dil"]["median_cpu_s"]
+    cpu_ratio_nodil = results["zuidhof_nodil"]["median_cpu_s"] / results["lungmask_nodil"]["median_cpu_s"]
+    pathology = [pathology_case(seed) for seed in PATHOLOGY_SEEDS]
     rows = [
         ("LungMask (default)", results["lungmask_dil"]),
         ("zuidhof (reference)", results["zuidhof_dil"]),
@@ -242,7 +249,7 @@ def main() -> None:
     ]
     info = machine()  # the load average is read after the runs: it shows how busy the shared machine was
     targets = [
-        ("speed-up >= 12x (with dilation)", ratio_dil >= 12.0),
+        ("speed-up >= 20x (with dilation, CPU time)", cpu_ratio_dil >= 20.0),
         (
             "peak RSS < 1.5 GB",
             max(results[k]["peak_rss_mb"] for k in ("lungmask_dil", "lungmask_nodil")) < 1536,
@@ -251,6 +258,15 @@ def main() -> None:
         (
             "every nodule voxel inside with dilation on",
             all(n["inside"] == 1.0 for n in results["lungmask_dil"]["nodules"]),
+        ),
+        (
+            "pathology phantoms: >= 95 % of every tumour inside the undilated mask",
+            all(c["after"][k] >= 0.95 for c in pathology for k in c["after"] if k.endswith("tumour")),
+        ),
+        ("pathology phantoms: Dice >= 0.98", all(c["dice_after"] >= 0.98 for c in pathology)),
+        (
+            "pathology phantoms: <= 1 % of heart, liver, stomach inside",
+            all(v <= 0.01 for c in pathology for v in c["organs"].values()),
         ),
     ]
     command = "python scripts/bench_lungmask.py" + ("" if args.repeats == 5 else f" --repeats {args.repeats}")
@@ -272,7 +288,21 @@ def main() -> None:
             table(rows),
             "",
             f"**Speed-up (median time ratio zuidhof / LungMask): {ratio_dil:.1f}x with dilation, "
-            f"{ratio_nodil:.1f}x without.**",
+            f"{ratio_nodil:.1f}x without; in CPU time {cpu_ratio_dil:.1f}x and {cpu_ratio_nodil:.1f}x.** "
+            "On a shared machine wall times are inflated by the other jobs; CPU time (`time.process_time`, "
+            "all methods single-threaded) is the fairer figure.",
+            "",
+            "### Dense pathology (phantoms of `apps/phantoms/pathology.py`, undilated mask)",
+            "",
+            pathology_table(pathology),
+            "",
+            f"Phantoms {PATHOLOGY_SHAPE[0]}x{PATHOLOGY_SHAPE[1]}x{PATHOLOGY_SHAPE[2]} at "
+            f"{PATHOLOGY_SPACING[0]}x{PATHOLOGY_SPACING[1]}x{PATHOLOGY_SPACING[2]} mm (an adult chest), each "
+            "with a chest-wall tumour, a hilar tumour touching the mediastinum, a consolidated upper-lobe "
+            "segment and a basal pleural effusion (which must stay out: low is right). Dice is against lungs "
+            "plus intrapulmonary pathology. 'before' is `LungMask(fill_enclosed=False)`, the threshold pipeline "
+            "alone; 'after' adds the enclosure fill (`transforms/lung/enclosure.py`), which on the benchmark CT "
+            "above adds nothing (its lungs are convex) and costs a coarse 4 mm grid pass.",
             "",
             "Targets: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in targets) + ".",
             "",
@@ -294,6 +324,55 @@ def main() -> None:
         write_section(Path(args.output), report)
     if not all(ok for _, ok in targets):
         raise SystemExit(1)
+
+
+PATHOLOGY_SEEDS = (3, 7)
+PATHOLOGY_SHAPE, PATHOLOGY_SPACING = (160, 160, 112), (2.2, 2.2, 2.5)
+
+
+def pathology_case(seed: int) -> dict:
+    """Fraction of each finding inside the undilated mask, Dice and organ voxels, enclosure fill off / on."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
+    from lungcad_transforms.apps.phantoms.pathology import PATHOLOGY_KINDS, organ_masks
+    from lungcad_transforms.transforms.lung.array import LungMask
+
+    print(f"  pathology phantom seed {seed} ...", flush=True)
+    ct = make_ct_phantom(
+        PATHOLOGY_SHAPE, spacing=PATHOLOGY_SPACING, seed=seed, n_nodules=0, pathology=PATHOLOGY_KINDS
+    )
+    out = {"seed": seed, "sizes": {f.kind: f.size_mm for f in ct.findings}}
+    for name, fill in (("before", False), ("after", True)):
+        start = time.process_time()
+        mask = LungMask(dilation_mm=0, spacing=ct.spacing, fill_enclosed=fill)(ct.hu).astype(bool)
+        out[f"cpu_{name}"] = round(time.process_time() - start, 3)
+        out[name] = {
+            f.kind: round(float(mask[ct.pathology_labels == f.label].mean()), 3) for f in ct.findings
+        }
+        out[f"dice_{name}"] = round(dice(mask, ct.lungs), 4)
+        if fill:
+            out["organs"] = {k: round(float(mask[v].mean()), 4) for k, v in organ_masks(ct).items()}
+    return out
+
+
+def pathology_table(cases: list[dict]) -> str:
+    kinds = list(cases[0]["after"])
+    lines = [
+        "| phantom | "
+        + " | ".join(f"{k} inside, before -> after" for k in kinds)
+        + " | Dice before -> after | heart / liver / stomach inside | CPU s before -> after |",
+        "|---" * (len(kinds) + 4) + "|",
+    ]
+    for c in cases:
+        cells = [f"{c['before'][k]:.3f} -> **{c['after'][k]:.3f}** ({c['sizes'][k]:.0f} mm)" for k in kinds]
+        organs = " / ".join(f"{v:.4f}" for v in c["organs"].values())
+        lines.append(
+            f"| seed {c['seed']} | "
+            + " | ".join(cells)
+            + f" | {c['dice_before']:.4f} -> **{c['dice_after']:.4f}** | "
+            f"{organs} | {c['cpu_before']:.2f} -> {c['cpu_after']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def write_section(output: Path, report: str) -> None:

@@ -20,7 +20,7 @@ DOCS = {
     "transforms": "lungcad transforms, MONAI style: an array transform in ``<area>/array.py``, its dictionary twin and\n"
     "aliases in ``<area>/dictionary.py``, pure functions in ``<area>/functional.py``.",
     "transforms/io": "Transforms that load, check and save scans.",
-    "transforms/lung": "The lung mask: threshold, components, outside air removed, spacing-aware dilation.",
+    "transforms/lung": "The lung mask: threshold, components, outside air removed, dense masses the lung encloses, dilation.",
     "transforms/intensity": "Intensity transforms: masked normalisation, body-weight SUV.",
     "transforms/spatial": "Spatial transforms: multi-scale physical patches, physically consistent shifts.",
     "transforms/post": "Post-processing: candidates from probability maps.",

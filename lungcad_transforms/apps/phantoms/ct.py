@@ -112,6 +112,7 @@ def make_ct_phantom(
     nodule_diameter_mm: tuple[float, float] = (3.0, 30.0),
     origin_lps: Sequence[float] | None = None,
     reference: CTPhantom | PETPhantom | MRPhantom | None = None,
+    pathology: Sequence[str] | None = None,
 ) -> CTPhantom:
     """A synthetic chest CT in Hounsfield units with known lungs and nodules.
 
@@ -135,6 +136,10 @@ def make_ct_phantom(
         reference: another phantom whose patient to image: the CT covers the same world box with
             ``shape`` voxels (``spacing`` and ``origin_lps`` follow from it) and shows the same anatomy
             and nodules.
+        pathology: opt-in dense findings (kinds of
+            :data:`~lungcad_transforms.apps.phantoms.pathology.PATHOLOGY_KINDS`) painted in by
+            :func:`~lungcad_transforms.apps.phantoms.pathology.add_pathology` with this ``seed``; the
+            result is then a ``PathologyCTPhantom``. ``None`` (default): none, the phantom is unchanged.
 
     Returns:
         a :class:`CTPhantom`.
@@ -163,7 +168,7 @@ def make_ct_phantom(
         noise_std = float(rng.uniform(15, 25))
     hu, r = _render_ct(an, grid, rng, float(noise_std), bool(fov_circle))
     uid = series_uid("CT", seed, grid, an.lungs, an.nodules, noise_std, fov_circle, an.contrast)
-    return CTPhantom(
+    phantom = CTPhantom(
         hu=hu,
         spacing=grid.spacing,
         origin_lps=grid.origin,
@@ -174,3 +179,8 @@ def make_ct_phantom(
         tissues=r.tissues,
         anatomy=an,
     )
+    if pathology:
+        from lungcad_transforms.apps.phantoms.pathology import add_pathology
+
+        return add_pathology(phantom, tuple(pathology), seed=seed)
+    return phantom

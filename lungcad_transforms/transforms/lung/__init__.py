@@ -1,4 +1,4 @@
-"""The lung mask: threshold, components, outside air removed, spacing-aware dilation."""
+"""The lung mask: threshold, components, outside air removed, dense masses the lung encloses, dilation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ _NAMES = {
     "LungMaskd": "lungcad_transforms.transforms.lung.dictionary",
     "LungMaskD": "lungcad_transforms.transforms.lung.dictionary",
     "LungMaskDict": "lungcad_transforms.transforms.lung.dictionary",
+    "add_enclosed": "lungcad_transforms.transforms.lung.enclosure",
+    "enclosed_by_lung": "lungcad_transforms.transforms.lung.enclosure",
+    "lung_identities": "lungcad_transforms.transforms.lung.enclosure",
     "dilate_ellipsoid": "lungcad_transforms.transforms.lung.functional",
 }
 __all__ = sorted(_NAMES)

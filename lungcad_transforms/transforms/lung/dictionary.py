@@ -45,10 +45,14 @@ class LungMaskd(MapTransform):
         keep_fraction: float = 0.2,
         min_area_fraction: float = 0.05,
         fill_holes: bool = True,
-        max_hole_mm2: float | None = 5000.0,
+        max_hole_mm2: float | None = 1000.0,
         dilation_mm: float = 10.0,
         spacing: Sequence[float] | None = None,
         dtype: DtypeLike = np.uint8,
+        fill_enclosed: bool = True,
+        enclosed_max_mm: float = 100.0,
+        enclosed_min_axes: int = 10,
+        enclosed_max_hu: float = 200.0,
         new_key_prefix: str | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
@@ -64,6 +68,10 @@ class LungMaskd(MapTransform):
             dilation_mm=dilation_mm,
             spacing=spacing,
             dtype=dtype,
+            fill_enclosed=fill_enclosed,
+            enclosed_max_mm=enclosed_max_mm,
+            enclosed_min_axes=enclosed_min_axes,
+            enclosed_max_hu=enclosed_max_hu,
         )
         self.new_key_prefix = new_key_prefix
 

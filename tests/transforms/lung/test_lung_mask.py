@@ -1,4 +1,4 @@
-"""Lung masking (LungMask / LungMaskd, dilate_ellipsoid) and the lung-based intensity normalisation."""
+"""LungMask (the array transform) and dilate_ellipsoid: synthetic chests, phantoms, bad input, real scans."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import cc3d
 import numpy as np
 import pytest
 import torch
+from lung_cases import as_bool, dice, load_ras, synthetic_chest
 from monai.data import MetaTensor
-from monai.transforms import LoadImage, Orientation, ScaleIntensityRange
 from scipy import ndimage
 
 from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
@@ -17,68 +17,16 @@ from lungcad_transforms.apps.phantoms.tissues import TISSUES
 from lungcad_transforms.data.coords import inside_volume, world_to_voxel
 from lungcad_transforms.data.tables import read_annotations
 from lungcad_transforms.errors import InputError
-from lungcad_transforms.transforms.intensity.array import EmptyMaskWarning, MaskedNormalizeIntensity
-from lungcad_transforms.transforms.intensity.dictionary import MaskedNormalizeIntensityd
 from lungcad_transforms.transforms.lung.array import LungMask, NoLungWarning
-from lungcad_transforms.transforms.lung.dictionary import LungMaskD, LungMaskd, LungMaskDict
 from lungcad_transforms.transforms.lung.functional import dilate_ellipsoid
 
 LIDC_0003_SERIES = "1.3.6.1.4.1.14519.5.2.1.6279.6001.170706757615202213033480003264"
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
-
-
-def as_bool(mask) -> np.ndarray:
-    return np.asarray(mask.numpy() if isinstance(mask, torch.Tensor) else mask).astype(bool)
-
-
-def synthetic_chest(
-    shape: tuple[int, int, int] = (96, 80, 24),
-    lung_slices: slice = slice(None),
-    *,
-    trachea: bool = False,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A small chest CT (X, Y, Z; y grows towards the back) with two separate lungs holding vessels, a
-    patient table behind the body, noise; returns (int16 HU, ground-truth lungs incl. vessels)."""
-    nx, ny, nz = shape
-    x, y = np.arange(nx)[:, None], np.arange(ny)[None, :]
-    hu = np.full(shape, -1000.0, np.float32)
-    body = ((x - 48) / 42.0) ** 2 + ((y - 36) / 29.0) ** 2 <= 1
-    hu[body] = 40.0
-    hu[4:92, 70:73] = 300.0  # table
-    lung_2d = np.zeros((nx, ny), bool)
-    for cx in (29, 67):
-        lung_2d |= ((x - cx) / 13.0) ** 2 + ((y - 36) / 19.0) ** 2 <= 1
-    lungs = np.zeros(shape, bool)
-    lungs[:, :, lung_slices] = lung_2d[:, :, None]
-    hu[lungs] = -850.0
-    # vessels and a nodule well inside the lungs: holes that the mask must fill
-    for cx, cy in ((29, 30), (67, 44), (25, 40)):
-        vessel = lungs & (((x - cx) ** 2 + (y - cy) ** 2) <= 4)[:, :, None]
-        hu[vessel] = 30.0
-    if trachea:
-        tube = ((x - 48) ** 2 + (y - 26) ** 2 <= 9)[:, :, None] & (np.arange(nz) >= nz // 2)
-        bronchi = np.zeros(shape, bool)
-        bronchi[29:68, 24:29, nz // 2 : nz // 2 + 2] = True
-        hu[tube | bronchi] = -1000.0
-        lungs |= tube | bronchi
-    hu += np.random.default_rng(seed).normal(0, 15, shape).astype(np.float32)
-    return np.clip(hu, -1024, 3071).astype(np.int16), lungs
 
 
 @pytest.fixture(scope="module")
 def phantom():
     # several nodules, one of them juxtapleural (its base bulges into the chest wall)
     return make_ct_phantom((96, 96, 64), seed=4, nodule_kinds=("juxtapleural", "solid", "part_solid"))
-
-
-def load_ras(path) -> MetaTensor:
-    image = LoadImage(reader="ITKReader", ensure_channel_first=True)(str(path))
-    return Orientation(axcodes="RAS")(image)
 
 
 # ------------------------------------------------------------------------------------------ synthetic chest --
@@ -286,18 +234,6 @@ def test_slice_axis_follows_the_affine():
     np.testing.assert_array_equal(permuted, canonical.transpose(2, 0, 1))
 
 
-def test_dictionary_version_two_keys():
-    hu_a, lungs_a = synthetic_chest(seed=1)
-    hu_b, lungs_b = synthetic_chest(shape=(96, 80, 8), seed=2)
-    data = {"ct_a": hu_a, "ct_b": hu_b, "label": 1}
-    out = LungMaskd(keys=("ct_a", "ct_b"), new_key_prefix="lung_", dilation_mm=0)(data)
-    assert out["ct_a"] is hu_a and out["label"] == 1
-    assert dice(out["lung_ct_a"], lungs_a) > 0.99 and dice(out["lung_ct_b"], lungs_b) > 0.99
-    replaced = LungMaskD(keys="ct_a", dilation_mm=0)(data)
-    np.testing.assert_array_equal(replaced["ct_a"], out["lung_ct_a"])
-    assert LungMaskDict is LungMaskd
-
-
 def test_not_ct_raises_input_error_naming_the_file():
     hu, _ = synthetic_chest()
     mr = MetaTensor(torch.from_numpy(hu)[None], meta={"filename_or_obj": "/data/t1.nii.gz", "modality": "MR"})
@@ -327,26 +263,6 @@ def test_nan_and_wrong_dimensionality_raise_input_error():
     )
     with pytest.raises(InputError, match="2-D image"):
         LungMask()(slice_2d)
-
-
-# ------------------------------------------------------------------------------------------ normalisation --
-def test_masked_normalisation_and_display_range():
-    hu, lungs = synthetic_chest()
-    image = MetaTensor(torch.from_numpy(hu.astype(np.float32))[None], meta={"filename_or_obj": "ct.nii"})
-    data = LungMaskd(keys="image", new_key_prefix="lung_", dilation_mm=0)({"image": image})
-    out = MaskedNormalizeIntensityd(keys="image", mask_key="lung_image", outside_value=0.0)(data)["image"]
-    inside = out[data["lung_image"] > 0]
-    assert (
-        isinstance(out, MetaTensor) and out.meta["filename_or_obj"] == "ct.nii" and out.dtype == torch.float32
-    )
-    assert abs(float(inside.mean())) < 1e-4 and abs(float(inside.std(unbiased=False)) - 1) < 1e-3
-    assert float(out[0, 48, 2, 0]) == 0.0  # outside the lungs
-    plain = MaskedNormalizeIntensity()(hu, lungs)
-    assert isinstance(plain, np.ndarray) and plain[0, 0, 0] < -0.5  # air outside: normalised, not replaced
-    with pytest.warns(EmptyMaskWarning):
-        MaskedNormalizeIntensity()(hu, np.zeros_like(lungs))
-    display = ScaleIntensityRange(a_min=-1200, a_max=600, b_min=0, b_max=255, clip=True)(image)
-    assert float(display.min()) >= 0 and float(display.max()) <= 255
 
 
 # ------------------------------------------------------------------------------------------------ real --
