@@ -139,7 +139,12 @@ def _remove_outside_air(
             hu_sum = np.bincount(edge, weights=edge_hu, minlength=n + 1)
             # a few border pixels give no reliable mean: those components stay outside, as classically
             lung_at_edge = (touches >= 8) & (hu_sum > outside_air_max_hu * touches)
-            outside[(touches > 0) & ~lung_at_edge] = True
+            # but no lung reaches across the whole field of view: air touching two opposite borders is
+            # outside air, however dense (-900 HU behind a radiation shield or blanket closing it off)
+            spans = np.zeros(n + 1, dtype=bool)
+            spans[np.intersect1d(labels[0], labels[-1])] = True
+            spans[np.intersect1d(labels[:, 0], labels[:, -1])] = True
+            outside[((touches > 0) & ~lung_at_edge) | spans] = True
         if padding is not None:
             outside[labels[padding[k, r0:r1, c0:c1]]] = True
         outside[0] = False

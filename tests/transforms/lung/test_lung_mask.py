@@ -358,3 +358,20 @@ def test_real_cropped_chest_lungs_cut_by_the_field_of_view(real_data):
     with pytest.warns(NoLungWarning):  # the classic rule (all air at the border is outside) loses them
         classic = LungMask(dilation_mm=0, outside_air_max_hu=None)(image)
     assert not classic.any()
+
+
+def test_real_chest_ct_air_outside_the_body_stays_out(real_data):
+    # CPTAC C3N-00247: the air between the body and a shield in front of the chest is about -900 HU, dense
+    # enough to pass for lung cut by the field of view; it spans the whole field of view, which no lung does
+    path = real_data / "chest_ct/cptac_c3n00247_ct/C3N-00247_chest_ct_B70f.nii.gz"
+    if not path.exists():
+        pytest.skip("CPTAC chest CT missing from the real test data")
+    image = load_ras(path)
+    lungs = as_bool(LungMask(dilation_mm=0)(image))[0]
+    voxel_ml = float(np.prod(image.pixdim.numpy())) / 1000.0
+    labels, n = cc3d.connected_components(lungs, connectivity=26, return_N=True)
+    volumes_ml = np.bincount(labels.ravel())[1:] * voxel_ml
+    assert 3500 < lungs.sum() * voxel_ml < 6000, volumes_ml  # 4.6 l of lungs; 8.8 l with the outside air in
+    assert not (lungs[0].any() or lungs[-1].any() or lungs[:, 0].any() or lungs[:, -1].any())
+    half = lungs.shape[0] // 2
+    assert lungs[:half].sum() * voxel_ml > 1000 and lungs[half:].sum() * voxel_ml > 1000  # both lungs
