@@ -203,6 +203,8 @@ def _lidc_profiles(real_root: Path, fake: np.ndarray, diam: np.ndarray) -> list[
     for a in rows:
         v = world_to_voxel([a["coordX"], a["coordY"], a["coordZ"]], affine)[0]
         k = int(round(v[2]))
+        if not 0 <= k < hu.shape[2]:  # a LUNA16 nodule of the series outside this slab's slices
+            continue
         yy, xx = np.indices(hu.shape[:2])
         r = np.sqrt(((yy - v[0]) * spacing[0]) ** 2 + ((xx - v[1]) * spacing[1]) ** 2)
         profile = [float(hu[:, :, k][(r >= s) & (r < s + 1)].mean()) for s in range(12)]
