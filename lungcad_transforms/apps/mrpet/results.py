@@ -119,8 +119,9 @@ def write_mrpet_results(
     items = dataset.items
     ids = [item["patient"] for item in items]
     labels = dataset.labels
-    slice_rows = [{"patient": i["patient"], "slice": i["slice"], "probability": float(p),
-                   "label": int(i["label"]) if int(i["label"]) != UNKNOWN_LABEL else None}
+    # an unknown label is left out of its row: write_table leaves a missing optional column empty
+    slice_rows = [{"patient": i["patient"], "slice": i["slice"], "probability": float(p)}
+                  | ({"label": int(i["label"])} if int(i["label"]) != UNKNOWN_LABEL else {})
                   for i, p in zip(items, probs, strict=True)]  # fmt: skip
     write_table(slice_rows, out / "slices.csv", SLICE_COLUMNS, required=("patient", "slice", "probability"),
                 numeric=["probability"], integer=["slice", "label"])  # fmt: skip
@@ -131,8 +132,8 @@ def write_mrpet_results(
         member = [k for k, i in enumerate(ids) if i == pid]
         top = member[int(np.argmax(probs[member]))]
         patient_rows.append({"patient": pid, "probability": float(score), "prediction": int(score >= threshold),
-                             "label": int(lab) if known else None, "n_slices": len(member),
-                             "top_slice": items[top]["slice"], "_top": top})  # fmt: skip
+                             "n_slices": len(member), "top_slice": items[top]["slice"], "_top": top}
+                            | ({"label": int(lab)} if known else {}))  # fmt: skip
     write_table(patient_rows, out / "patients.csv", PATIENT_COLUMNS, required=("patient", "probability", "prediction"),
                 numeric=["probability"], integer=["prediction", "label", "n_slices", "top_slice"])  # fmt: skip
     for record in dataset.patients:
