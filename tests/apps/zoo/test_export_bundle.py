@@ -80,8 +80,9 @@ def test_exported_segmentation_bundle_trains_and_infers_without_the_package(tmp_
     assert result.returncode == 0, result.stderr
     vendored = out / "scripts" / "lungcad_transforms"
     assert (vendored / "transforms" / "lung" / "array.py").is_file()
-    # only what the bundle's configs reach: no LIDC preparation, no false-positive-reduction network
-    assert not (vendored / "apps" / "lidc").exists() and not (vendored / "apps" / "detection").exists()
+    # only what the bundle's configs reach: no LIDC preparation, no false-positive-reduction network (the
+    # embedded-data module it shares with the FP bundle reaches apps/detection, so that one comes along)
+    assert not (vendored / "apps" / "lidc").exists() and not (vendored / "apps" / "petct").exists()
     assert not (vendored / "networks" / "nets" / "mgicnn.py").exists()
     assert (vendored / "networks" / "nets" / "unet_simclr.py").is_file()
     assert (vendored / "__init__.py").is_file() and (vendored / "networks" / "__init__.py").is_file()
