@@ -270,3 +270,16 @@ def test_unwritable_output_folder_is_one_clear_message(tmp_path, capsys):
     code = main(["detect", str(tmp_path), "--out", str(blocker / "out")])
     err = capsys.readouterr().err
     assert code == 2 and "output folder cannot be written" in err and "Traceback" not in err
+
+
+def test_demo_writes_a_study_and_runs_the_chain_on_it(tiny_bundles, tmp_path):
+    from lungcad_transforms.apps.cad.demo import run_demo
+
+    out = tmp_path / "demo"
+    outputs = run_demo(out, bundle_dir=tiny_bundles.segmentation.parent)
+    assert outputs["report"].is_file() and outputs["report"].name == "report.html"
+    assert len(list((out / "phantom_dicom").glob("*.dcm"))) > 0
+    summary = json.loads(outputs["summary"].read_text())
+    assert summary["weights"]["segmentation"] == str(tiny_bundles.segmentation)  # reused, not retrained
+    assert len(summary["truth"]) > 0 and summary["nodules_found"] >= 0
+    assert outputs["nodules"].read_text().startswith("seriesuid,coordX,coordY,coordZ,probability")
