@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # CPU wheel. To keep a torch you already have, install into that environment with `pip install -e ".[dev]"`.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-slow lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ demo: install
 test: install
 	$(BIN)/python -m ruff check lungcad_transforms scripts tests
 	$(BIN)/python -m ruff format --check lungcad_transforms scripts tests
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# the tests marked slow: whole trainings, two-process runs, exported bundles in a clean venv, Chromium
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow tests
 
 bench: install
 	$(BIN)/python scripts/bench_lungmask.py
