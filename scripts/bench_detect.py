@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -30,20 +29,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_lungmask import load_reference  # the same reference pipeline, found the same way
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARK_START = "<!-- bench_detect:start -->"
 MARK_END = "<!-- bench_detect:end -->"
-
-
-def _reference(shared: Path):
-    path = shared / "bench" / "ref_lungmask.py"
-    if not path.is_file():
-        raise SystemExit(f"reference pipeline not found: {path} (pass --shared)")
-    spec = importlib.util.spec_from_file_location("ref_lungmask", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _child(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
@@ -71,7 +61,7 @@ def main() -> None:
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_detect."))
     work.mkdir(parents=True, exist_ok=True)
-    ref = _reference(args.shared)
+    ref = load_reference(args.shared)
     made = ref.make_volume()
     volume = made[0] if isinstance(made, tuple) else made  # (Z, Y, X) int16, 1 mm
     hu = np.ascontiguousarray(np.asarray(volume).transpose(2, 1, 0))  # (X, Y, Z), LPS index order
