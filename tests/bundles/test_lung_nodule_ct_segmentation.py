@@ -281,7 +281,7 @@ def test_embedded_default_trains_on_phantoms_and_real_scans_with_synthetic_nodul
             "training", "--config_file", str(CONFIGS / "train.json"), "--bundle_root", str(root),
             "--epochs", "1", "--val_interval", "1", *TINY,
             "--embedded_data", "{'n_train': 1, 'n_val': 1, 'n_test': 1, 'shape': [64, 64, 48]}",
-            "--embedded_hybrid", "{'cases_per_background': 2, 'window_mm': [96.0, 96.0, 48.0], "
+            "--embedded_hybrid", "{'cases_per_background': 2, 'window_mm': [None, None, 48.0], "
             "'test_backgrounds': ['LIDC-IDRI'], 'seed': 0}",
             timeout=600,
         )

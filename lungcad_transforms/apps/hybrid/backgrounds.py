@@ -4,7 +4,7 @@
 takes), checks that it is CT, masks its lungs with :class:`~lungcad_transforms.transforms.LungMask`
 and measures its noise. :func:`cut_case` cuts one training case out of it: a window of the requested size
 around the lungs that keeps clear of the scan's own known lesions, flipped and slightly deformed (MONAI
-``Rand3DElasticd``), so that one scan gives many distinct cases.
+``Rand2DElasticd``, in-plane), so that one scan gives many distinct cases.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def _voxel_box_clear(bg: Background, lo: np.ndarray, hi: np.ndarray) -> bool:
 def cut_case(
     bg: Background,
     rng: np.random.Generator,
-    window_mm: Sequence[float] | None,
+    window_mm: Sequence[float | None] | None,
     min_lung_fraction: float = 0.15,
     flip: bool = True,
     deform: bool = True,
@@ -159,11 +159,14 @@ def cut_case(
     Args:
         bg: the background.
         rng: draws the window, the flips and the deformation.
-        window_mm: window size (mm) per axis; ``None``: the whole scan (a test case), which must then hold
-            no known lesion inside its lungs for training use (the caller lists them as excluded instead).
+        window_mm: window size (mm) per axis, an entry ``None`` for the scan's whole extent along that axis
+            (``(None, None, 64)``: an axial slab, whose lungs LungMask finds as in any scan; a window cut
+            inside the chest in-plane shows lung across the whole field of view, which LungMask takes for
+            outside air); ``None``: the whole scan (a test case), which must then hold no known lesion inside
+            its lungs for training use (the caller lists them as excluded instead).
         min_lung_fraction: a window must be at least this much lung.
         flip: flip left-right and front-back at random (each with probability 0.5).
-        deform: a small random elastic deformation with rotation and scaling (MONAI ``Rand3DElasticd``,
+        deform: a small random in-plane elastic deformation with rotation and scaling (MONAI ``Rand2DElasticd``,
             cubic-spline resampling so the noise texture keeps its grain), with probability 0.5.
 
     Returns:
@@ -176,7 +179,8 @@ def cut_case(
     if window_mm is None:
         lo, hi = np.zeros(3, int), shape.copy()
     else:
-        size = np.ceil(np.asarray(window_mm, dtype=np.float64) / bg.spacing).astype(int)
+        wanted = np.array([np.nan if w is None else float(w) for w in window_mm], dtype=np.float64)
+        size = np.where(np.isnan(wanted), shape, np.ceil(wanted / bg.spacing)).astype(int)
         short = [i for i in range(3) if size[i] > shape[i]]
         if short:
             axis = "xyz"[short[0]]
@@ -216,17 +220,24 @@ def _deform(
     hu: np.ndarray, lungs: np.ndarray, spacing: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     import torch
-    from monai.transforms import Rand3DElasticd
+    from monai.transforms import Rand2DElasticd
 
-    # displacements of a few mm, smooth over ~1 cm; up to 6 degrees about the slice axis, 5 % scaling
-    sigma = float(np.clip(10.0 / spacing.min(), 3.0, 12.0))
-    elastic = Rand3DElasticd(
-        keys=["hu", "lungs"], sigma_range=(sigma, sigma * 1.3), magnitude_range=(1.0, 2.0), prob=1.0,
-        rotate_range=(0.0, 0.0, 0.1), scale_range=(0.05, 0.05, 0.0), mode=(3, 0), padding_mode="nearest",
+    # in-plane only, the same field on every slice (slices as channels): a through-plane deformation would
+    # resample 1-3 mm slices, and MONAI's dense Rand3DElastic needs tens of GB on a 512 x 512 slab.
+    # Control points 30 mm apart moved 1-2 spacings' worth of offset give displacements of 1.5 mm (median,
+    # up to about 4 mm); up to 6 degrees of rotation about the slice axis and 5 % scaling on top.
+    control = max(int(round(30.0 / float(spacing[:2].min()))), 4)
+    elastic = Rand2DElasticd(
+        keys=["hu", "lungs"], spacing=(control, control), magnitude_range=(1.0, 2.0), prob=1.0,
+        rotate_range=(0.1,), scale_range=(0.05, 0.05), mode=(3, 0), padding_mode="nearest",
     )  # fmt: skip
     elastic.set_random_state(seed=seed)
-    out = elastic({"hu": torch.as_tensor(hu[None]), "lungs": torch.as_tensor(lungs[None].astype(np.float32))})
-    return np.asarray(out["hu"][0], dtype=np.float32), np.asarray(out["lungs"][0]) > 0.5
+    slices_first = {"hu": torch.as_tensor(np.moveaxis(hu, 2, 0).copy()),
+                    "lungs": torch.as_tensor(np.moveaxis(lungs, 2, 0).astype(np.float32))}  # fmt: skip
+    out = elastic(slices_first)
+    return np.moveaxis(np.asarray(out["hu"], dtype=np.float32), 0, 2).copy(), np.moveaxis(
+        np.asarray(out["lungs"]) > 0.5, 0, 2
+    ).copy()
 
 
 def lesion_voxels(bg: Background, affine: np.ndarray) -> list[np.ndarray]:

@@ -74,7 +74,7 @@ def write_hybrid_dataset(
     cases_per_background: int = 8,
     test_cases_per_background: int = 1,
     nodules_per_case: tuple[int, int] = (1, 4),
-    window_mm: Sequence[float] | None = (128.0, 128.0, 64.0),
+    window_mm: Sequence[float | None] | None = (128.0, 128.0, 64.0),
     test_backgrounds: Sequence[str] | None = None,
     val_backgrounds: Sequence[str] | None = None,
     val_fraction: float = 0.2,
@@ -112,7 +112,8 @@ def write_hybrid_dataset(
         cases_per_background: training cases per training background.
         test_cases_per_background: cases per test background.
         nodules_per_case: the number of nodules of a case is drawn uniformly in this range (inclusive).
-        window_mm: training window size; ``None``: whole scans.
+        window_mm: training window size (mm), an entry ``None`` for the whole extent along that axis;
+            ``None``: whole scans.
         test_backgrounds, val_backgrounds: patterns (substring or glob of the seriesuid or path) of the
             backgrounds of the test / validation split; by default a quarter of the backgrounds (at
             least one when there are two or more) is test.
@@ -149,7 +150,7 @@ def write_hybrid_dataset(
     settings = {
         "version": _VERSION, "backgrounds": [str(s) for s in sources], "cases_per_background": int(cases_per_background),
         "test_cases_per_background": int(test_cases_per_background), "nodules_per_case": list(nodules_per_case),
-        "window_mm": None if window_mm is None else [float(w) for w in window_mm],
+        "window_mm": None if window_mm is None else [None if w is None else float(w) for w in window_mm],
         "test_backgrounds": test_backgrounds, "val_backgrounds": val_backgrounds, "val_fraction": float(val_fraction),
         "kinds": None if kinds is None else list(kinds), "diameter_range_mm": list(diameter_range_mm),
         "hard_negatives_per_case": int(hard_negatives_per_case), "seed": int(seed), "n_known_lesions": len(lesions),
