@@ -14,6 +14,7 @@ _NAMES = {
     "SliceScoresHandler": "lungcad_transforms.handlers.classification_report",
     "ClassificationReportWriter": "lungcad_transforms.handlers.classification_report",
     "GradCAMSaver": "lungcad_transforms.handlers.gradcam_saver",
+    "GradientClipping": "lungcad_transforms.handlers.gradient_clipping",
     "NoduleCandidatesHandler": "lungcad_transforms.handlers.nodule_candidates",
 }
 __all__ = sorted(_NAMES)
