@@ -9,11 +9,13 @@ bundle's ``docs/README.md`` come from these files):
   embedded PET/CT study into slices (DICOM read, SUV, PET onto the CT grid, channels).
 - ``backbones``: per backbone, ``monai.bundle run training`` on the built-in data then ``evaluating`` on
   its test split (same split, same budget for all), collecting per-slice and per-patient metrics with
-  bootstrap CIs, the pointing game, training wall and CPU time.
+  bootstrap CIs, the pointing game (strictly inside the lesion, within 10 mm, within one cell of the map
+  CAM reads), training wall and CPU time.
 - ``transfer``: the Res-SE Net pre-trained on the built-in training split (the ``backbones`` run's
-  checkpoint) fine-tuned on a small task of new synthetic patients (3 training patients) with the first
-  stages frozen, against the same network trained from scratch on that small task; both evaluated on the
-  small task's 12 test patients.
+  checkpoint, 18 patients) fine-tuned on a small task of new synthetic patients (3 training patients) with
+  the first stages frozen, against the same network trained from scratch on that small task with the
+  same budget; both evaluated on the small task's 12 test patients.
+- ``table``: the Markdown table of the docs from the JSON files above (and the paper's reference row).
 
 CPU time (user + sys of the child processes) is reported next to wall time: on a shared machine wall
 time is inflated by the other jobs; on a quiet 2-core machine wall ~= (user + sys) / 2 for 2 threads.
@@ -23,11 +25,13 @@ Usage::
     python scripts/bench_petct.py speed --threads 2 --json outputs/petct/speed.json
     python scripts/bench_petct.py backbones --epochs 6 --samples 256 --out outputs/petct/runs
     python scripts/bench_petct.py transfer --out outputs/petct/runs
+    python scripts/bench_petct.py table --speed outputs/petct/speed.json outputs/petct/runs/backbones.json
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import resource
@@ -48,21 +52,52 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _bundle(run_id: str, configs: list[str], overrides: list[str], log: Path) -> dict:
+def _bundle(run_id: str, configs: list[str], overrides: list[str], log: Path, threads: int) -> dict:
     files = "[" + ",".join(f"'{CONFIGS / c}'" for c in configs) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     cpu0, t0 = _children_cpu(), time.perf_counter()
     with open(log, "w", encoding="utf-8") as fh:
-        rc = subprocess.run(
-            cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env=dict(os.environ)
-        ).returncode
+        rc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
     wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     if rc != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({rc}); see {log}")
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
 
 
-def _summary(eval_dir: Path) -> dict:
+def cam_cell_mm(
+    backbone: str, size: int = 96, pixel_mm: float = 3.6, net_kwargs: dict | None = None
+) -> float:
+    """Side (mm) of one cell of the map CAM reads, for a ``size`` x ``size`` slice of ``pixel_mm`` pixels."""
+    from monai.visualize import CAM
+
+    from lungcad_transforms.networks.nets.cam_classifier import build_cam_classifier, cam_layers
+
+    net = build_cam_classifier(backbone, in_channels=3, **(net_kwargs or {})).eval()
+    target, fc = cam_layers(backbone)
+    with torch.no_grad():
+        cells = CAM(nn_module=net, target_layers=target, fc_layers=fc).feature_map_size((1, 3, size, size))[
+            -1
+        ]
+    return size / cells * pixel_mm
+
+
+def pointing_game(cams_csv: Path, tolerance_mm: float) -> dict:
+    """Share of true-positive slices whose CAM peak is inside the lesion / within ``tolerance_mm`` of it.
+
+    The peak is the argmax of the CAM upsampled to the input slice (MONAI's bilinear upsampler); the
+    distance is from that pixel to the nearest lesion pixel (0 inside), as ``CAMSaver`` writes it.
+    """
+    with open(cams_csv, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["label"] == "1" and r.get("cam_peak_mm_from_lesion")]
+    distances = [float(r["cam_peak_mm_from_lesion"]) for r in rows]
+    share = (lambda limit: sum(d <= limit for d in distances) / len(distances)) if distances else None
+    return {"n": len(distances), "inside": share(0.0) if share else None,
+            "within_10mm": share(10.0) if share else None,
+            "within_one_cell": share(tolerance_mm) if share else None}  # fmt: skip
+
+
+def _summary(eval_dir: Path, backbone: str) -> dict:
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     cam = json.loads((eval_dir / "cam" / "cam_summary.json").read_text())
     out = {}
@@ -74,75 +109,79 @@ def _summary(eval_dir: Path) -> dict:
     out["pointing_game_gradcam"] = cam.get("pointing_game_gradcam")
     out["true_positive_slices"] = cam.get("true_positive_slices")
     out["captum_max_abs_diff"] = cam.get("captum_max_abs_diff")
+    out["cam_cell_mm"] = cam_cell_mm(backbone)
+    out["pointing"] = pointing_game(eval_dir / "cam" / "cams.csv", out["cam_cell_mm"])
     return out
 
 
 def _train_and_evaluate(
-    name: str, root: Path, extra: list[str], epochs: int, samples: int, batch: int
+    name: str, backbone: str, root: Path, extra: list[str], args: argparse.Namespace
 ) -> dict:
     root.mkdir(parents=True, exist_ok=True)
-    common = ["--bundle_root", str(root), *extra]
-    budget = ["--epochs", str(epochs), "--samples_per_epoch", str(samples), "--batch_size", str(batch)]
-    train = _bundle("training", ["train.json"], [*common, *budget], root / "train.log")
-    evaluate = _bundle("evaluating", ["train.json", "evaluate.json"], common, root / "evaluate.log")
-    result = {
-        "name": name,
-        "epochs": epochs,
-        "samples_per_epoch": samples,
-        "train": train,
-        "evaluate": evaluate,
-    }
-    result.update(_summary(root / "eval"))
+    common = ["--bundle_root", str(root), "--backbone", backbone, *extra]
+    # one validation pass at the end unless asked otherwise: on 2 cores each pass costs as much as ~80 training slices
+    budget = ["--epochs", str(args.epochs), "--samples_per_epoch", str(args.samples), "--batch_size",
+              str(args.batch), "--val_interval", str(args.val_interval or args.epochs)]  # fmt: skip
+    train = _bundle("training", ["train.json"], [*common, *budget], root / "train.log", args.threads)
+    evaluate = _bundle(
+        "evaluating", ["train.json", "evaluate.json"], common, root / "evaluate.log", args.threads
+    )
+    result = {"name": name, "backbone": backbone, "epochs": args.epochs, "samples_per_epoch": args.samples,
+              "batch_size": args.batch, "threads": args.threads, "train": train, "evaluate": evaluate}  # fmt: skip
+    result.update(_summary(root / "eval", backbone))
     print(
-        json.dumps({k: result[k] for k in ("name", "train", "patient_majority", "pointing_game_cam")}),
+        json.dumps({k: result[k] for k in ("name", "train", "evaluate", "patient_majority", "pointing")}),
         flush=True,
     )
     return result
 
 
+def _write_results(path: Path, results: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    os.replace(tmp, path)
+
+
 def cmd_backbones(args: argparse.Namespace) -> None:
-    data = ["--dataset_dir", str(Path(args.dataset_dir).resolve()), "--val_interval", "1"]
+    data = ["--dataset_dir", str(Path(args.dataset_dir).resolve())]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     results = []
     for backbone in args.backbones:
-        root = Path(args.out) / backbone
-        results.append(
-            _train_and_evaluate(
-                backbone, root, ["--backbone", backbone, *data], args.epochs, args.samples, args.batch
-            )
-        )
-        Path(args.out, "backbones.json").write_text(json.dumps(results, indent=2))
+        results.append(_train_and_evaluate(backbone, backbone, out / backbone, data, args))
+        _write_results(out / "backbones.json", results)
 
 
 def cmd_transfer(args: argparse.Namespace) -> None:
     from lungcad_transforms.apps.petct.phantom_studies import ensure_petct_dataset
 
-    small = ensure_petct_dataset(Path(args.out) / "small_task", n_train=3, n_val=3, n_test=12, seed=9000)
-    pretrained = Path(args.out) / "ressenet" / "models" / "model.pt"
+    out = Path(args.out)
+    small = ensure_petct_dataset(out / "small_task", n_train=3, n_val=3, n_test=12, seed=9000)
+    pretrained = out / "ressenet" / "models" / "model.pt"
     if not pretrained.is_file():
         raise SystemExit(f"{pretrained} missing: run the backbones sub-command (with ressenet) first")
-    data = ["--backbone", "ressenet", "--dataset_dir", small]
+    data = ["--dataset_dir", small]
+    finetune = [*data, "--pretrained_checkpoint", str(pretrained), "--freeze_stages", str(args.freeze)]
     results = [
+        _train_and_evaluate("small task, from scratch", "ressenet", out / "transfer_scratch", data, args),
         _train_and_evaluate(
-            "scratch", Path(args.out) / "transfer_scratch", data, args.epochs, args.samples, args.batch
-        ),
-        _train_and_evaluate(
-            f"fine-tuned, {args.freeze} stages frozen",
-            Path(args.out) / "transfer_finetune",
-            [*data, "--pretrained_checkpoint", str(pretrained), "--freeze_stages", str(args.freeze)],
-            args.epochs,
-            args.samples,
-            args.batch,
-        ),
+            f"small task, fine-tuned from the built-in pre-training, {args.freeze} stages frozen",
+            "ressenet",
+            out / "transfer_finetune",
+            finetune,
+            args,
+        ),  # fmt: skip
     ]
-    Path(args.out, "transfer.json").write_text(json.dumps(results, indent=2))
+    _write_results(out / "transfer.json", results)
 
 
-def _rate(step, n_items: int, repeats: int) -> float:
+def _rate(step, n_items: int, repeats: int) -> tuple[float, float]:
+    """Items per second of wall time and per second of CPU time (all threads) over ``repeats`` calls."""
     step()  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         step()
-    return repeats * n_items / (time.perf_counter() - t0)
+    return repeats * n_items / (time.perf_counter() - t0), repeats * n_items / (time.process_time() - c0)
 
 
 def cmd_speed(args: argparse.Namespace) -> None:
@@ -174,8 +213,13 @@ def cmd_speed(args: argparse.Namespace) -> None:
             with torch.no_grad():
                 net(x_infer)
 
-        rows[name] = {"train_slices_per_s": _rate(train_step, args.train_batch, args.repeats),
-                      "inference_slices_per_s": _rate(infer_step, args.infer_batch, args.repeats),
+        train_wall, train_cpu = _rate(train_step, args.train_batch, args.repeats)
+        infer_wall, infer_cpu = _rate(infer_step, args.infer_batch, args.repeats)
+        # a quiet machine with `threads` cores does `threads` CPU-seconds per second (at best)
+        rows[name] = {"train_slices_per_s": train_wall, "inference_slices_per_s": infer_wall,
+                      "train_slices_per_cpu_s": train_cpu, "inference_slices_per_cpu_s": infer_cpu,
+                      "train_slices_per_s_quiet": train_cpu * args.threads,
+                      "inference_slices_per_s_quiet": infer_cpu * args.threads,
                       "parameters": sum(p.numel() for p in net.parameters())}  # fmt: skip
         print(name, rows[name], flush=True)
     peer = rows["peer: MONAI ResNet (18, plain)"]
@@ -195,35 +239,59 @@ def cmd_speed(args: argparse.Namespace) -> None:
             "seconds_per_study": (time.perf_counter() - t0) / len(entries),
         }
         print("loading", load, flush=True)
-    out = {"threads": args.threads, "input": [3, 96, 96], "train_batch": args.train_batch, "infer_batch": args.infer_batch, "networks": rows, "study_loading": load,
+    out = {"threads": args.threads, "load_average": os.getloadavg(), "input": [3, 96, 96], "train_batch": args.train_batch, "infer_batch": args.infer_batch, "networks": rows, "study_loading": load,
            "torch": torch.__version__, "cpu_count": os.cpu_count()}  # fmt: skip
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))
 
 
-def _fmt(level: dict, name: str) -> str:
+PAPER_ROW = ("| **paper** (Karimpour et al. 2025, Res-SE Net, NSCLC, their data; from the paper, not measured "
+             "here) | 91.7 % | | | | | | | | | |")  # fmt: skip
+
+
+def _fmt(level: dict, name: str, digits: int = 3) -> str:
     value, ci = level.get(name), level.get("ci95", {}).get(name)
     if value is None:
         return "n/a"
-    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci and ci[0] is not None else f"{value:.3f}"
+    if ci and ci[0] is not None and ci[1] is not None:
+        return f"{value:.{digits}f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+    return f"{value:.{digits}f}"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def table_rows(results: list[dict], speed: dict | None = None) -> list[str]:
+    """Markdown rows (header, separator, paper row, one row per result) of the docs' results table."""
+    rows = ["| run | patient accuracy (majority vote) | patient sensitivity / specificity (majority) "
+            "| patient ROC-AUC (vote share) | patient ROC-AUC (mean probability) | slice accuracy "
+            "| slice sensitivity / specificity | slice ROC-AUC | pointing game CAM: inside / 10 mm / one cell "
+            "| train CPU s (wall s) | train / inference slices per s, 2 cores |",
+            "|---|---|---|---|---|---|---|---|---|---|---|", PAPER_ROW]  # fmt: skip
+    networks = (speed or {}).get("networks", {})
+    for r in results:
+        pm, mean, sl, pg = r["patient_majority"], r["patient_mean"], r["slice"], r.get("pointing", {})
+        pointing = "no true positive" if not pg.get("n") else (
+            f"{_share(pg['inside'])} / {_share(pg['within_10mm'])} / {_share(pg['within_one_cell'])} "
+            f"(n={pg['n']}, cell {r['cam_cell_mm']:.1f} mm)")  # fmt: skip
+        rate = networks.get(r.get("backbone", r["name"]))
+        rates = "n/a" if rate is None else (f"{rate['train_slices_per_s_quiet']:.1f} / "
+                                            f"{rate['inference_slices_per_s_quiet']:.1f}")  # fmt: skip
+        rows.append(
+            f"| {r['name']} | {_fmt(pm, 'accuracy')} | {_fmt(pm, 'sensitivity', 2)} / {_fmt(pm, 'specificity', 2)} "
+            f"| {_fmt(pm, 'roc_auc')} | {_fmt(mean, 'roc_auc')} | {_fmt(sl, 'accuracy')} "
+            f"| {_fmt(sl, 'sensitivity', 2)} / {_fmt(sl, 'specificity', 2)} | {_fmt(sl, 'roc_auc')} | {pointing} "
+            f"| {r['train']['cpu_s']:.0f} ({r['train']['wall_s']:.0f}) | {rates} |"
+        )  # fmt: skip
+    return rows
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    """Markdown rows of every results JSON given (backbones.json / transfer.json)."""
-    print("| run | patient accuracy (majority) | sensitivity | specificity | patient ROC-AUC (mean prob.) "
-          "| slice ROC-AUC | pointing game CAM / Grad-CAM | train wall / CPU s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
-    for path in args.files:
-        for r in json.loads(Path(path).read_text()):
-            pm, mean, sl = r["patient_majority"], r["patient_mean"], r["slice"]
-            pg = [r.get("pointing_game_cam"), r.get("pointing_game_gradcam")]
-            pg_text = (
-                " / ".join("n/a" if v is None else f"{v:.0%}" for v in pg)
-                + f" (n={r.get('true_positive_slices')})"
-            )
-            print(f"| {r['name']} | {_fmt(pm, 'accuracy')} | {_fmt(pm, 'sensitivity')} | {_fmt(pm, 'specificity')} "
-                  f"| {_fmt(mean, 'roc_auc')} | {_fmt(sl, 'roc_auc')} | {pg_text} "
-                  f"| {r['train']['wall_s']:.0f} / {r['train']['cpu_s']:.0f} |")  # fmt: skip
+    """Print the Markdown table of every results JSON given (backbones.json / transfer.json)."""
+    speed = json.loads(Path(args.speed).read_text()) if args.speed else None
+    results = [r for path in args.files for r in json.loads(Path(path).read_text())]
+    print("\n".join(table_rows(results, speed)))
 
 
 def main() -> None:
@@ -232,8 +300,8 @@ def main() -> None:
     speed = sub.add_parser("speed")
     speed.add_argument("--threads", type=int, default=2)
     speed.add_argument("--repeats", type=int, default=3)
-    speed.add_argument("--train_batch", type=int, default=32)
-    speed.add_argument("--infer_batch", type=int, default=64)
+    speed.add_argument("--train_batch", type=int, default=16)
+    speed.add_argument("--infer_batch", type=int, default=32)
     speed.add_argument("--backbones", nargs="+", default=list(BACKBONES))
     speed.add_argument("--dataset_dir", default=str(REPO / "bundles/lung_petct_classification/data/petct"))
     speed.add_argument("--studies", type=int, default=3)
@@ -243,12 +311,17 @@ def main() -> None:
         p.add_argument("--out", default="outputs/petct/runs")
         p.add_argument("--epochs", type=int, default=6)
         p.add_argument("--samples", type=int, default=256)
+        p.add_argument(
+            "--val_interval", type=int, default=0, help="epochs between validations (0: at the end)"
+        )
+        p.add_argument("--threads", type=int, default=1, help="torch threads of each bundle run")
         p.add_argument("--dataset_dir", default=str(REPO / "bundles/lung_petct_classification/data/petct"))
         p.add_argument("--backbones", nargs="+", default=list(BACKBONES))
         p.add_argument("--batch", type=int, default=8)
         p.add_argument("--freeze", type=int, default=2)
     table = sub.add_parser("table")
     table.add_argument("files", nargs="+")
+    table.add_argument("--speed", default=None, help="the speed sub-command's JSON (slices per second)")
     args = parser.parse_args()
     {"speed": cmd_speed, "backbones": cmd_backbones, "transfer": cmd_transfer, "table": cmd_table}[
         args.command

@@ -210,6 +210,27 @@ def test_standard_run_creates_the_built_in_data_when_no_dataset_is_given(tmp_pat
     assert (tmp_path / "models" / "model.pt").is_file()
 
 
+def test_default_network_reads_cam_from_a_stride_4_map_with_an_exact_head(single_torch_thread):
+    # the pointing game needs cells smaller than the tumours: 4 pixels (14.4 mm) on the default 96 x 96 slice
+    from monai.bundle import ConfigParser
+    from monai.visualize import CAM
+
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "train.json"))
+    net = parser.get_parsed_content("network_def").eval()
+    x = torch.rand(2, parser.get_parsed_content("in_channels"), *parser["spatial_size"])
+    with torch.no_grad():
+        maps, logits = net.features(x), net(x)
+    assert maps.shape[-2:] == (24, 24)
+    # no layer between the pooled maps and the linear layer: CAM averaged over the map is the logit
+    weighted = torch.einsum("kc,bchw->bkhw", net.fc.weight, maps).mean(dim=(2, 3)) + net.fc.bias
+    assert torch.allclose(weighted, logits, atol=1e-4)
+    assert CAM(nn_module=net, target_layers="features", fc_layers="fc").feature_map_size(x.shape)[-2:] == (
+        24,
+        24,
+    )
+
+
 def test_missing_weights_bad_checkpoint_and_missing_data_are_reported(tiny_dataset, tmp_path):
     result = _bundle(None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
                      str(tmp_path), *TINY_RUN)  # fmt: skip

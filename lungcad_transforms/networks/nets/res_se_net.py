@@ -6,6 +6,11 @@ pooling straight after the last convolution block and one linear layer to the cl
 between the pooled maps and the linear layer, the class activation map (CAM) of the last block is exact.
 MONAI's ``SEResNet`` family uses bottleneck blocks and a fixed ImageNet-sized stem; this one is narrow
 and shallow enough to train on 2-D slices on a CPU, so it is put together from MONAI blocks.
+
+The map CAM reads is the last block's, so its cell size is the finest place CAM can point at. By default
+the last stage does not halve the maps but dilates its convolutions instead (as the CAM and DeepLab
+papers do): the receptive field grows as with a stride, the weights have the same shapes, and the map
+stays at stride 4 (24 x 24 cells of 4 pixels for a 96 x 96 slice, not 12 x 12 cells of 8 pixels).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class ResSEBlock(nn.Module):
         out_channels: output channels.
         stride: stride of the first convolution (2 halves the maps).
         reduction: squeeze-and-excitation reduction ratio.
+        dilation: dilation of both 3x3 convolutions (keeps the map size where a stride would halve it).
 
     Examples:
         >>> block = ResSEBlock(2, 8, 16, stride=2)
@@ -37,7 +43,13 @@ class ResSEBlock(nn.Module):
     """
 
     def __init__(
-        self, spatial_dims: int, in_channels: int, out_channels: int, stride: int = 1, reduction: int = 8
+        self,
+        spatial_dims: int,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        reduction: int = 8,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = Convolution(
@@ -48,9 +60,16 @@ class ResSEBlock(nn.Module):
             kernel_size=3,
             act=Act.RELU,
             norm=Norm.BATCH,
+            dilation=dilation,
         )
         self.conv2 = Convolution(
-            spatial_dims, out_channels, out_channels, kernel_size=3, act=None, norm=Norm.BATCH
+            spatial_dims,
+            out_channels,
+            out_channels,
+            kernel_size=3,
+            act=None,
+            norm=Norm.BATCH,
+            dilation=dilation,
         )
         self.se = ChannelSELayer(spatial_dims, out_channels, r=max(1, min(reduction, out_channels)))
         self.project: nn.Module = nn.Identity()
@@ -77,15 +96,28 @@ class ResSENet(nn.Module):
         spatial_dims: 2 (slices, the study's setting) or 3.
         in_channels: input channels (CT, PET SUV, optionally a fused channel).
         num_classes: output logits (2: no cancer / cancer).
-        channels: output channels of the stem and of each stage; every stage after the first halves the maps.
+        channels: output channels of the stem and of each stage.
         blocks: residual SE blocks per stage (``len(channels) - 1`` entries).
         reduction: squeeze-and-excitation reduction ratio.
         dropout: dropout before the linear layer (0: none, so CAM stays exact at inference too).
+        strides: per stage, the stride of its first block; None: 1 for the first and the last stage, 2 for
+            those between (with the stem's pooling, the last block is at stride 4 for 3 or more stages).
+        dilations: per stage, the dilation of its convolutions; None: each stage whose stride is 1 after the
+            first dilates by the product of the strides it gave up (2 for the default last stage), so its
+            receptive field is that of the strided network.
+
+    Raises:
+        ValueError: ``blocks``, ``strides`` or ``dilations`` with the wrong number of entries.
 
     Examples:
-        >>> net = ResSENet(in_channels=3, channels=(8, 16, 32), blocks=(1, 1))
+        >>> net = ResSENet(in_channels=3, channels=(8, 16, 32, 64), blocks=(1, 1, 1))
         >>> net(torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 2])
+        >>> net.features(torch.rand(1, 3, 64, 64)).shape  # stride 4: the last stage is dilated
+        torch.Size([1, 64, 16, 16])
+        >>> strided = ResSENet(in_channels=3, channels=(8, 16, 32, 64), blocks=(1, 1, 1), strides=(1, 2, 2))
+        >>> strided.features(torch.rand(1, 3, 64, 64)).shape
+        torch.Size([1, 64, 8, 8])
     """
 
     def __init__(
@@ -97,10 +129,16 @@ class ResSENet(nn.Module):
         blocks: Sequence[int] = (2, 2, 2),
         reduction: int = 8,
         dropout: float = 0.0,
+        strides: Sequence[int] | None = None,
+        dilations: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if len(blocks) != len(channels) - 1:
-            raise ValueError(f"blocks needs {len(channels) - 1} entries (one per stage), got {list(blocks)}")
+        n_stages = len(channels) - 1
+        strides = _default_strides(n_stages) if strides is None else [int(s) for s in strides]
+        dilations = _default_dilations(strides) if dilations is None else [int(d) for d in dilations]
+        for name, values in (("blocks", blocks), ("strides", strides), ("dilations", dilations)):
+            if len(values) != n_stages:
+                raise ValueError(f"{name} needs {n_stages} entries (one per stage), got {list(values)}")
         stem = nn.Sequential(
             Convolution(spatial_dims, in_channels, channels[0], kernel_size=3, act=Act.RELU, norm=Norm.BATCH),
             Pool[Pool.MAX, spatial_dims](kernel_size=2),
@@ -112,8 +150,9 @@ class ResSENet(nn.Module):
                     spatial_dims,
                     channels[i] if j == 0 else channels[i + 1],
                     channels[i + 1],
-                    stride=2 if (j == 0 and i > 0) else 1,
+                    stride=strides[i] if j == 0 else 1,
                     reduction=reduction,
+                    dilation=dilations[i],
                 )  # fmt: skip
                 for j in range(max(1, int(n_blocks)))
             ]
@@ -125,3 +164,17 @@ class ResSENet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
+
+
+def _default_strides(n_stages: int) -> list[int]:
+    return [1 if i in (0, n_stages - 1) else 2 for i in range(n_stages)]
+
+
+def _default_dilations(strides: Sequence[int]) -> list[int]:
+    # a stage that keeps its input size where the plain layout (1, 2, 2, ...) would halve it dilates instead
+    plain = [1] + [2] * (len(strides) - 1)
+    dilations, given_up = [], 1
+    for stride, plain_stride in zip(strides, plain, strict=True):
+        given_up *= max(1, plain_stride // stride)
+        dilations.append(given_up)
+    return dilations
