@@ -15,9 +15,9 @@ import numpy as np
 import pydicom
 import torch
 from monai.data import ITKReader, MetaTensor
-from monai.data.utils import affine_to_spacing
+from monai.data.utils import affine_to_spacing, orientation_ras_lps
 from monai.transforms import LoadImage, Orientation
-from monai.utils import convert_to_numpy
+from monai.utils import SpaceKeys, convert_to_numpy
 
 from lungcad_transforms.data.dicom import (
     ITKDicomSeriesReader,
@@ -195,7 +195,7 @@ def _read(source: str | list[str], where: Path) -> MetaTensor:
         raise InputError(where, f"cannot be read as an image: {first_line}") from err
 
 
-def _validate_volume(image: MetaTensor, where: Path) -> None:
+def _validate_volume(image: MetaTensor, where: Path | str) -> None:
     shape = tuple(image.shape)
     if image.ndim == 3 and shape[0] == 1:
         raise InputError(where, f"is a 2-D image ({shape[1]} x {shape[2]}); a 3-D volume is needed")
@@ -207,6 +207,69 @@ def _validate_volume(image: MetaTensor, where: Path) -> None:
     if not bool(torch.isfinite(image.as_tensor()).all()):
         bad = int((~torch.isfinite(image.as_tensor())).sum())
         raise InputError(where, f"contains {bad} NaN or infinite voxel values")
+
+
+# where an in-memory image without ``filename_or_obj`` is said to come from, in messages and in the metadata
+IN_MEMORY_SOURCE = "<in-memory image>"
+
+# DICOM identifiers as other producers name them in an image's metadata (MONAI Deploy's
+# DICOMSeriesToVolumeOperator copies the DICOM keywords), for the DICOM_UID_KEYS an in-memory image keeps
+_UID_ALIASES = {
+    "study_instance_uid": ("StudyInstanceUID", "0020|000d"),
+    "series_instance_uid": ("SeriesInstanceUID", "0020|000e"),
+    "frame_of_reference_uid": ("FrameOfReferenceUID", "0020|0052"),
+    "sop_instance_uids": (),
+}
+
+
+def _ras_affine(affine: np.ndarray, meta: Mapping[str, Any]) -> np.ndarray:
+    """``affine`` as voxel index -> RAS mm, whatever ``meta["space"]`` it is declared in."""
+    if SpaceKeys(str(meta.get("space", SpaceKeys.RAS))) != SpaceKeys.LPS:
+        return affine
+    # MONAI Deploy's DICOM conversion labels its volume LPS but sets the affine to the series'
+    # nifti_affine_transform, which is already RAS: flipping it again would mirror the patient
+    nifti = meta.get("nifti_affine_transform")
+    if nifti is not None and np.allclose(convert_to_numpy(nifti, dtype=np.float64), affine):
+        return affine
+    return orientation_ras_lps(affine)
+
+
+def _first_of(meta: Mapping[str, Any], keys: Sequence[str]) -> str:
+    return next((str(meta[k]).strip() for k in keys if meta.get(k) not in (None, "")), "")
+
+
+def _in_memory_volume(
+    values: np.ndarray | torch.Tensor, meta: Mapping[str, Any] | None
+) -> tuple[MetaTensor, str]:
+    """An image already in memory as a ``(1, X, Y, Z)`` float32 RAS-affine ``MetaTensor`` (a copy) and its name."""
+    given = dict(values.meta) if isinstance(values, MetaTensor) else {}
+    given.update(meta or {})
+    where = str(given.get("filename_or_obj") or IN_MEMORY_SOURCE)
+    if isinstance(values, MetaTensor):
+        affine = convert_to_numpy(values.affine, dtype=np.float64)
+    elif given.get("affine") is not None:
+        affine = convert_to_numpy(given["affine"], dtype=np.float64)
+    else:
+        raise InputError(
+            where,
+            "an array without metadata has no geometry: give a MetaTensor, or the array with its metadata "
+            "(at least 'affine', voxel index -> mm)",
+        )
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise InputError(where, f"affine must be a finite 4x4 matrix, got shape {affine.shape}")
+    array = values.as_tensor() if isinstance(values, MetaTensor) else torch.as_tensor(values)
+    # a copy: the caller's image (and its metadata) are never changed by what follows
+    array = array.detach().to(device="cpu", dtype=torch.float32, copy=True)
+    channel_dim = given.get("original_channel_dim")
+    if array.ndim == 3:  # a volume without channel (MONAI Deploy's DICOM volumes: "no_channel")
+        array = array[None]
+    elif array.ndim == 4 and isinstance(channel_dim, int) and channel_dim not in (0, -4):
+        array = torch.movedim(array, channel_dim, 0)
+    meta_out = {k: v for k, v in given.items() if k not in ("affine", "original_affine", "space")}
+    ras = _ras_affine(affine, given)
+    # the array as given is the grid results must be written back on (SOURCE_KEYS)
+    meta_out.update({"original_affine": ras, "space": SpaceKeys.RAS, "original_channel_dim": "no_channel"})
+    return MetaTensor(array, affine=torch.as_tensor(ras), meta=meta_out), where
 
 
 def _dicom_uids(slices: Sequence[_DicomSlice]) -> dict[str, str]:
@@ -234,7 +297,10 @@ def _record_source(image: MetaTensor) -> None:
     image.meta["source_shape"] = np.asarray(image.shape[1:], dtype=np.int64)
 
 
-def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> MetaTensor:
+def load_image(
+    ref: str | os.PathLike | Sequence[str] | Mapping[str, Any] | np.ndarray | torch.Tensor,
+    meta: Mapping[str, Any] | None = None,
+) -> MetaTensor:
     r"""Load one scan as a canonical RAS volume: the geometry contract of the I/O boundary.
 
     Whatever the format and the axis order on disk, every scan comes out the same way (loaded with
@@ -262,10 +328,22 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
       the slices in the order of the source grid's third axis (``k = 0`` first), joined by ``"\\"``:
       what a DICOM SEG or SR derived from the scan must reference.
 
+    **An image already in memory** (what MONAI Deploy's ``MonaiBundleInferenceOperator`` hands a bundle's
+    preprocessing: a ``MetaTensor``, no channel, its affine and DICOM tags in ``meta``) goes through the
+    same contract: a ``MetaTensor``, or a numpy / torch array with ``meta`` holding at least its
+    ``affine``; ``(X, Y, Z)`` or ``(1, X, Y, Z)``. The affine is read in the space ``meta["space"]`` names
+    (RAS by default; an LPS one is converted), the array as given is the source grid, the name is
+    ``meta["filename_or_obj"]`` or ``"<in-memory image>"``, and the UIDs and modality come from ``meta``
+    (``series_instance_uid`` or the DICOM keyword ``SeriesInstanceUID``, ``modality`` or ``Modality``, ...).
+    The caller's array and metadata are not changed.
+
     Args:
-        ref: an entry of :func:`find_images` (``{"image": ..., "seriesuid": ..., "modality": ...}``), a
-            DICOM series folder, a list of one series' DICOM files, a single DICOM file (a one-slice
-            volume ``(1, X, Y, 1)``), or a NIfTI / MetaImage / NRRD file.
+        ref: an entry of :func:`find_images` (``{"image": ..., "seriesuid": ..., "modality": ...}``; its
+            ``"image"`` may be an in-memory image, with its metadata under ``"meta"``), a DICOM series
+            folder, a list of one series' DICOM files, a single DICOM file (a one-slice volume
+            ``(1, X, Y, 1)``), a NIfTI / MetaImage / NRRD file, or an in-memory image.
+        meta: the metadata of an in-memory ``ref`` given as a plain array (a ``MetaTensor`` brings its own;
+            these keys are added to it). Ignored for files.
 
     Returns:
         the volume, with the metadata above.
@@ -273,7 +351,7 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
     Raises:
         InputError: the path does not exist, cannot be read, is truncated, is a 2-D picture or has several
             channels, has missing or zero spacing, holds NaN/inf, or is a DICOM folder with several or
-            inconsistent series.
+            inconsistent series; an in-memory array without an affine.
 
     Examples:
         >>> ct = load_image("LIDC-IDRI-0003/1.3.6.1.4.1.14519.5.2.1.6279.6001.1013.../1.3.6...003264")  # doctest: +SKIP
@@ -291,8 +369,26 @@ def load_image(ref: str | os.PathLike | Sequence[str] | Mapping[str, Any]) -> Me
             raise InputError(str(ref.get("seriesuid", "<entry>")), "datalist entry has no 'image' key")
         seriesuid, modality = ref.get("seriesuid") or None, ref.get("modality")
         source = ref["image"]
+        meta = ref.get("meta", meta)
     else:
         source = ref
+
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        image, name = _in_memory_volume(source, meta)
+        _validate_volume(image, name)
+        _record_source(image)
+        image = _orientation()(image)
+        given = image.meta
+        image.meta["filename_or_obj"] = name
+        image.meta["seriesuid"] = (
+            seriesuid
+            or str(given.get("seriesuid") or "")
+            or _first_of(given, ("series_instance_uid", *_UID_ALIASES["series_instance_uid"]))
+            or "in_memory"
+        )
+        image.meta["modality"] = modality or _first_of(given, ("modality", "Modality", "0008|0060"))
+        image.meta.update({key: _first_of(given, (key, *aliases)) for key, aliases in _UID_ALIASES.items()})
+        return image
 
     dicom_slices: list[_DicomSlice] = []
     if isinstance(source, (list, tuple)):

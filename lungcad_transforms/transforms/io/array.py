@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from monai.config import NdarrayOrTensor
@@ -59,7 +60,8 @@ class LoadScan(Transform):
     """Load one scan with :func:`lungcad_transforms.data.image_reader.load_image`: ``MetaTensor`` (1, X, Y, Z), RAS.
 
     Accepts what ``load_image`` accepts: a DICOM series folder, a list of one series' files, a NIfTI /
-    MetaImage / NRRD file, or a :func:`~lungcad_transforms.data.image_reader.find_images` entry. The metadata
+    MetaImage / NRRD file, a :func:`~lungcad_transforms.data.image_reader.find_images` entry, or an image
+    already in memory (a ``MetaTensor``, or an array with its metadata as ``meta``). The metadata
     carries what ``load_image`` documents: ``seriesuid``, ``modality``, the file's own grid (``source_affine``,
     ``source_axcodes``, ``source_shape``, for writing results back on it) and the DICOM UIDs.
 
@@ -71,5 +73,5 @@ class LoadScan(Transform):
 
     backend = [TransformBackends.TORCH]
 
-    def __call__(self, ref: Any) -> MetaTensor:
-        return load_image(ref)
+    def __call__(self, ref: Any, meta: Mapping[str, Any] | None = None) -> MetaTensor:
+        return load_image(ref, meta)

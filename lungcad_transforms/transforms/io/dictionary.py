@@ -12,7 +12,7 @@ import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
-from monai.utils import TransformBackends
+from monai.utils import PostFix, TransformBackends
 
 from lungcad_transforms.data.image_writer import write_image
 from lungcad_transforms.errors import InputError
@@ -65,7 +65,10 @@ class LoadScand(MapTransform):
     """Dictionary-based :class:`LoadScan`.
 
     The first key is the scan: it is loaded together with the entry's ``seriesuid`` (which picks the series
-    in a folder holding several). Further keys (labels, masks) are loaded as plain files.
+    in a folder holding several). Further keys (labels, masks) are loaded as plain files. A key may hold an
+    image already in memory instead of a path (a ``MetaTensor``, or an array whose metadata is under
+    ``<key>_meta_dict``, as MONAI Deploy's bundle operator hands it over): it goes through the same
+    geometry contract (channel first, RAS), see :func:`~lungcad_transforms.data.image_reader.load_image`.
 
     Args:
         keys: scan key first, then label keys.
@@ -76,6 +79,10 @@ class LoadScand(MapTransform):
         >>> data = LoadScand(["image", "label"])({"image": "case_000.nii.gz", "label": "case_000_label.nii.gz"})  # doctest: +SKIP
         >>> data["image"].shape == data["label"].shape, data["seriesuid"]  # doctest: +SKIP
         (True, 'case_000')
+        >>> ct = MetaTensor(torch.full((8, 8, 4), -1000.0), affine=torch.diag(torch.tensor([-1.0, -1, 2, 1])))
+        >>> out = LoadScand("image")({"image": ct})  # in memory, no channel, LPS-ordered axes
+        >>> tuple(out["image"].shape), out["image"].meta["filename_or_obj"], tuple(ct.shape)
+        ((1, 8, 8, 4), '<in-memory image>', (8, 8, 4))
     """
 
     backend = LoadScan.backend
@@ -94,10 +101,12 @@ class LoadScand(MapTransform):
                 entry = {"image": d[key], "seriesuid": d.get(self.seriesuid_key) or None}
                 if d.get("modality") is not None:
                     entry["modality"] = d["modality"]
+                if d.get(PostFix.meta(key)) is not None:  # an in-memory array's metadata
+                    entry["meta"] = d[PostFix.meta(key)]
                 d[key] = self.loader(entry)
                 d[self.seriesuid_key] = str(d[key].meta.get("seriesuid", ""))
             else:
-                d[key] = self.loader(d[key])
+                d[key] = self.loader(d[key], d.get(PostFix.meta(key)))
         return d
 
 
