@@ -15,6 +15,7 @@ _NAMES = {
     "PREFERRED_FILES": "lungcad_transforms.apps.zoo.checks",
     "WORKFLOW_KEYS": "lungcad_transforms.apps.zoo.checks",
     "SCHEMA_FILE": "lungcad_transforms.apps.zoo.checks",
+    "check_large_files": "lungcad_transforms.apps.zoo.checks",
     "check_files": "lungcad_transforms.apps.zoo.checks",
     "check_version": "lungcad_transforms.apps.zoo.checks",
     "check_metadata": "lungcad_transforms.apps.zoo.checks",

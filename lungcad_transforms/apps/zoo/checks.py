@@ -25,6 +25,7 @@ __all__ = [
     "PREFERRED_FILES",
     "WORKFLOW_KEYS",
     "SCHEMA_FILE",
+    "check_large_files",
     "check_files",
     "check_version",
     "check_metadata",
@@ -51,25 +52,74 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise InputError(path, f"cannot be read as JSON ({err})") from err
 
 
+def _raw_large_files(manifest: Path) -> list[Any]:
+    import yaml  # JSON is YAML too
+
+    content = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    return list(content.get("large_files") or []) if isinstance(content, dict) else []
+
+
+def check_large_files(bundle: str | os.PathLike, weights: bool = False) -> list[dict[str, str]]:
+    """Raise unless the bundle's ``large_files.yml`` is in the Model Zoo's form and true to the files.
+
+    Every entry has the four keys the zoo reads (``path``, ``url``, ``hash_val``, ``hash_type``); a file it
+    lists that is in the bundle has that hash; one that is not has an ``http(s)`` ``url`` to fetch it from.
+    With ``weights`` (a bundle to publish, as ``lungcad export-bundle`` writes it) the list must exist and
+    name every weight file under ``models/``.
+
+    Returns:
+        the entries (as :func:`~lungcad_transforms.utils.checkpoint.read_large_files` reads them).
+
+    Raises:
+        InputError: naming the list (or the weight file) and the entry that is wrong.
+    """
+    from monai.apps.utils import check_hash
+
+    from lungcad_transforms.apps.zoo.export import WEIGHT_SUFFIXES
+    from lungcad_transforms.utils.checkpoint import LARGE_FILES_NAMES, read_large_files
+
+    bundle = Path(bundle)
+    manifest = next((bundle / n for n in LARGE_FILES_NAMES if (bundle / n).is_file()), None)
+    entries = read_large_files(bundle)
+    if manifest is None:
+        if weights:
+            raise InputError(bundle / LARGE_FILES_NAMES[0], "is missing: it must list the bundle's weights")
+        return entries
+    for i, raw in enumerate(_raw_large_files(manifest)):
+        missing = [
+            k for k in ("path", "url", "hash_val", "hash_type") if not isinstance(raw, dict) or k not in raw
+        ]
+        if missing:
+            raise InputError(manifest, f"entry {i} lacks {missing} (the Model Zoo reads all four keys)")
+    for entry in entries:
+        target = bundle / entry["path"]
+        if target.is_file():
+            if not check_hash(str(target), entry["hash_val"], hash_type=entry["hash_type"]):
+                raise InputError(target, f"{entry['hash_type']} differs from the {manifest.name} entry")
+        elif not entry["url"].startswith(("https://", "http://")):
+            raise InputError(manifest, f"{entry['path']} is neither in the bundle nor has an http(s) url")
+    if weights:
+        listed = {(bundle / e["path"]).resolve() for e in entries}
+        models = bundle / "models"
+        for path in sorted(models.rglob("*")) if models.is_dir() else []:
+            if path.is_file() and path.suffix in WEIGHT_SUFFIXES and path.resolve() not in listed:
+                raise InputError(path, f"is a weight file that {manifest.name} does not list")
+    return entries
+
+
 def check_files(bundle: str | os.PathLike, weights: bool = False) -> None:
     """Raise unless ``bundle`` holds the zoo's necessary files, this project's preferred ones and (with
-    ``weights``) ``models/model.pt``, and its ``large_files.yml`` (if any) is well formed and every file it
-    lists is either in the bundle or has a ``url`` to fetch it from.
+    ``weights``) ``models/model.pt``, and its ``large_files.yml`` passes :func:`check_large_files` (with
+    ``weights``: it must exist and list every weight file).
 
     Raises:
         InputError: naming the first missing file or the malformed entry.
     """
-    from lungcad_transforms.utils.checkpoint import LARGE_FILES_NAMES, read_large_files
-
     bundle = Path(bundle)
     for rel in (*NECESSARY_FILES, *PREFERRED_FILES, *(("models/model.pt",) if weights else ())):
         if not (bundle / rel).is_file():
             raise InputError(bundle / rel, "is missing: the Model Zoo needs it in every bundle")
-    for entry in read_large_files(bundle):
-        if not (bundle / entry["path"]).is_file() and not entry["url"]:
-            raise InputError(
-                bundle / LARGE_FILES_NAMES[0], f"{entry['path']} is neither in the bundle nor has a url"
-            )
+    check_large_files(bundle, weights=weights)
 
 
 def check_version(bundle: str | os.PathLike) -> str:
