@@ -19,7 +19,7 @@ from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["resolve_scans", "REPO_ROOT", "bundle_dir", "SkipBadScansDataset"]
+__all__ = ["resolve_scans", "REPO_ROOT", "find_bundle", "bundle_dir", "file_sha256", "SkipBadScansDataset"]
 
 
 def resolve_scans(
@@ -98,25 +98,63 @@ def _with_seriesuid(entry: dict[str, Any]) -> dict[str, Any]:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def bundle_dir(name: str) -> str:
-    """The folder of bundle ``name``, for configs whose ``bundle_root`` should not depend on the cwd.
+def find_bundle(
+    bundle: str | os.PathLike, roots: Sequence[str | os.PathLike] | None = None, needs: Sequence[str] = ()
+) -> Path | None:
+    """The folder of a bundle: ``bundle`` itself when it is a bundle folder, else ``<root>/<bundle>``.
 
-    Looked for, in order: the current folder when it is the bundle (``configs/metadata.json`` inside and
-    the folder named ``name``, as when running Model Zoo style from inside the bundle),
-    ``./bundles/<name>`` (running from the repository root), and ``bundles/<name>`` beside the installed
-    ``lungcad_transforms`` package (an editable install run from elsewhere). Otherwise the current folder.
+    A bundle folder holds ``configs/metadata.json`` (and every file of ``needs``, relative to it). Without
+    ``roots`` the places looked in are, in order: the current folder when it is the bundle (running Model
+    Zoo style from inside it), ``./bundles`` (running from the repository root) and the ``bundles/`` beside
+    the installed ``lungcad_transforms`` package (an editable install run from elsewhere).
+
+    Returns:
+        the resolved folder, or ``None`` when none of the places holds it.
+
+    Examples:
+        >>> find_bundle("lung_nodule_ct_segmentation").name
+        'lung_nodule_ct_segmentation'
+        >>> find_bundle("no_such_bundle") is None
+        True
+    """
+    path = Path(bundle)
+    here = Path.cwd()
+    if roots is None:
+        places = [path, *([here] if here.name == path.name else []), here / "bundles" / path]
+        places.append(REPO_ROOT / "bundles" / path)
+    else:
+        places = [Path(root) / path for root in roots]
+    for folder in places:
+        if all((folder / rel).is_file() for rel in ("configs/metadata.json", *needs)):
+            return folder.resolve()
+    return None
+
+
+def bundle_dir(name: str) -> str:
+    """The folder of bundle ``name`` (:func:`find_bundle`), for configs whose ``bundle_root`` should not
+    depend on the cwd; the current folder when it is found nowhere.
 
     Examples:
         >>> bundle_dir("lung_nodule_ct_segmentation")  # from the repository root  # doctest: +SKIP
         '/home/me/lungcad/bundles/lung_nodule_ct_segmentation'
     """
-    here = Path.cwd()
-    if here.name == name and (here / "configs" / "metadata.json").is_file():
-        return str(here)
-    for candidate in (here / "bundles" / name, REPO_ROOT / "bundles" / name):
-        if (candidate / "configs").is_dir():
-            return str(candidate.resolve())
-    return str(here)
+    return str(find_bundle(name) or Path.cwd())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks: what a bundle's ``large_files.yml`` records of its weights.
+
+    Examples:
+        >>> file_sha256(REPO_ROOT / "bundles" / "lung_nodule_ct_segmentation" / "LICENSE")[:8]  # doctest: +SKIP
+        '3ca1f1a4'
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _root_cause(err: BaseException) -> BaseException:

@@ -9,7 +9,6 @@ its ``evaluator``: the same transforms, network, inferer, checkpoint loading and
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lungcad_transforms.data.datasets import file_sha256
 from lungcad_transforms.errors import InputError
 
 __all__ = [
@@ -66,26 +66,19 @@ def resolve_bundles(bundle_dir: str | os.PathLike | None = None) -> CADBundles:
     Raises:
         InputError: a bundle folder or its ``configs/inference.json`` is missing.
     """
-    from lungcad_transforms.data.datasets import REPO_ROOT
+    from lungcad_transforms.data.datasets import REPO_ROOT, find_bundle
 
     root = Path(bundle_dir) if bundle_dir is not None else REPO_ROOT / "bundles"
     found = []
     for name in (SEGMENTATION_BUNDLE, FP_REDUCTION_BUNDLE):
-        folder = root / name
-        for needed in ("train.json", "inference.json"):
-            if not (folder / "configs" / needed).is_file():
-                raise InputError(folder, f"is not a {name} bundle (no configs/{needed})")
-        found.append(folder.resolve())
+        folder = find_bundle(name, roots=[root], needs=("configs/train.json", "configs/inference.json"))
+        if folder is None:
+            raise InputError(
+                root / name,
+                f"is not a {name} bundle (needs configs/metadata.json, train.json, inference.json)",
+            )
+        found.append(folder)
     return CADBundles(*found)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _parser(bundle: Path, overrides: Mapping[str, Any]) -> Any:

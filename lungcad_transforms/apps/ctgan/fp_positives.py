@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lungcad_transforms.data.datasets import file_sha256
 from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -20,14 +20,6 @@ __all__ = ["GAN_POSITIVES_FILE", "ensure_gan_positives"]
 
 
 GAN_POSITIVES_FILE = "gan_positives.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _settings_match(folder: Path, settings: dict[str, Any]) -> bool:
@@ -102,7 +94,7 @@ def ensure_gan_positives(
         "scales_mm": [[float(v) for v in s] for s in scales_mm], "patch_size": [int(v) for v in patch_size],
         "hu_window": None if hu_window is None else [float(v) for v in hu_window],
         "avoided_nodules": sum(len(by_uid.get(str(e["seriesuid"]), [])) for e in entries),
-        "injector_sha256": _sha256(weights),
+        "injector_sha256": file_sha256(weights),
     }  # fmt: skip
     with dataset_lock(root):
         if _settings_match(root, settings):

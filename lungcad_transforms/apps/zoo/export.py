@@ -23,7 +23,6 @@ nothing half-written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ from lungcad_transforms.apps.zoo.imports import (
     references_package,
     vendor_references,
 )
+from lungcad_transforms.data.datasets import file_sha256, find_bundle
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_dir
 from lungcad_transforms.utils.checkpoint import LARGE_FILES_NAMES, expected_hash, verify_checkpoint
@@ -58,22 +58,12 @@ def resolve_bundle(bundle: str | os.PathLike) -> Path:
         >>> resolve_bundle("lung_nodule_ct_segmentation").name
         'lung_nodule_ct_segmentation'
     """
-    path = Path(bundle)
-    for candidate in (path, Path.cwd() / "bundles" / path, PACKAGE_ROOT / "bundles" / path):
-        if (candidate / "configs" / "metadata.json").is_file():
-            return candidate.resolve()
-    raise InputError(
-        path, "is not a bundle folder (no configs/metadata.json) nor the name of one under bundles/"
-    )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    found = find_bundle(bundle)
+    if found is None:
+        raise InputError(
+            bundle, "is not a bundle folder (no configs/metadata.json) nor the name of one under bundles/"
+        )
+    return found
 
 
 def large_files_text(entries: list[dict[str, str]]) -> str:
