@@ -45,6 +45,7 @@ _NAMES = {
     "study_folder_name": "lungcad_transforms.apps.cad.study",
     "BRIEF_TRAINING": "lungcad_transforms.apps.cad.training",
     "ensure_trained_bundles": "lungcad_transforms.apps.cad.training",
+    "train_fp_on_segmentation_candidates": "lungcad_transforms.apps.cad.training",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -76,6 +76,24 @@ def detected(tiny_bundles, study, tmp_path_factory):
     return detect(series.parent.parent, out, tiny_bundles, threshold=0.0, progress=False), out
 
 
+def test_fp_bundle_trains_on_the_segmentation_bundles_own_candidates(tiny_bundles):
+    from lungcad_transforms.data.tables import read_candidates
+
+    table = tiny_bundles.fp_reduction / "seg_candidates" / "candidates.csv"
+    seg_data_dir = tiny_bundles.segmentation.parent.parent / "seg_data"
+    if not table.is_file() or not seg_data_dir.is_dir():
+        pytest.skip("the repository's trained weights were used: the chain was not trained here")
+    seg_data = json.loads((seg_data_dir / "datalist.json").read_text())
+    scans = {e["seriesuid"] for entries in seg_data.values() for e in entries}
+    rows = read_candidates(table)
+    # every row is a candidate of the segmentation bundle on its own scans (or a nodule it missed), labelled
+    assert rows and {r["seriesuid"] for r in rows} <= scans
+    assert {int(r["class"]) for r in rows} <= {0, 1} and any(int(r["class"]) == 1 for r in rows)
+    for split in ("training", "validation", "test"):
+        assert (table.parent / split / "candidates.csv").is_file()
+    assert (tiny_bundles.fp_reduction / "models" / "model.pt").is_file()
+
+
 def test_study_folder_holds_every_output(detected, study):
     run, out = detected
     ct, series = study
