@@ -113,13 +113,13 @@ class CAMSaver(SliceScoresHandler):
     def explain(self, scores: Mapping[int, float]) -> dict[str, Any]:
         """Explain the slices of ``scores`` (dataset index -> cancer probability) at or above the threshold."""
         from lungcad_transforms.data.csv_table import write_table
-        from lungcad_transforms.visualize.gradcam import _unwrap
+        from lungcad_transforms.visualize.gradcam import unwrap_network
         from lungcad_transforms.visualize.slice_cam import heatmap_peak, save_petct_cam_png
 
         chosen = sorted((i for i, p in scores.items() if p >= self.threshold), key=lambda i: -scores[i])
         if self.max_slices is not None:
             chosen = chosen[: int(self.max_slices)]
-        net = _unwrap(self.network)
+        net = unwrap_network(self.network)
         device = next(net.parameters()).device
         self.output_dir.mkdir(parents=True, exist_ok=True)
         maps = self._maps(chosen, device) if chosen else {}

@@ -9,6 +9,7 @@ _NAMES = {
     "save_confusion_matrix_png": "lungcad_transforms.visualize.classification_plots",
     "save_roc_png": "lungcad_transforms.visualize.classification_plots",
     "save_froc_report": "lungcad_transforms.visualize.froc_plot",
+    "unwrap_network": "lungcad_transforms.visualize.gradcam",
     "default_target_layer": "lungcad_transforms.visualize.gradcam",
     "normalize_heatmaps": "lungcad_transforms.visualize.gradcam",
     "CandidateGradCAM": "lungcad_transforms.visualize.gradcam",

@@ -13,6 +13,7 @@ from monai.transforms import SpatialResample
 from monai.visualize import GradCAM
 
 __all__ = [
+    "unwrap_network",
     "default_target_layer",
     "normalize_heatmaps",
     "CandidateGradCAM",
@@ -26,9 +27,23 @@ __all__ = [
 _TARGET_LAYERS = {"MGICNN": "final_block", "Small3DCNN": "conv3"}
 
 
-def _unwrap(network: nn.Module) -> nn.Module:
-    # DDP / DataParallel keep the real network in .module
-    return network.module if hasattr(network, "module") and isinstance(network.module, nn.Module) else network
+def unwrap_network(network: nn.Module) -> nn.Module:
+    """The network itself: a DDP / ``DataParallel`` wrapper's ``.module``, else ``network`` unchanged.
+
+    Hooks (Grad-CAM, CAM) and attribute look-ups (``input_scale``, layer names) need the real network,
+    not the wrapper a multi-GPU config puts around it.
+
+    Examples:
+        >>> net = nn.Linear(2, 1)
+        >>> unwrap_network(nn.DataParallel(net)) is net, unwrap_network(net) is net
+        (True, True)
+    """
+    module = getattr(network, "module", None)
+    return module if isinstance(module, nn.Module) else network
+
+
+# apps/cad/nodules.py still imports the old private name
+_unwrap = unwrap_network
 
 
 def default_target_layer(network: nn.Module) -> str:
@@ -39,10 +54,10 @@ def default_target_layer(network: nn.Module) -> str:
         >>> default_target_layer(Small3DCNN(patch_size=(20, 20, 12)))
         'conv3'
     """
-    name = type(_unwrap(network)).__name__
+    name = type(unwrap_network(network)).__name__
     if name in _TARGET_LAYERS:
         return _TARGET_LAYERS[name]
-    convs = [n for n, m in _unwrap(network).named_modules() if isinstance(m, nn.Conv3d)]
+    convs = [n for n, m in unwrap_network(network).named_modules() if isinstance(m, nn.Conv3d)]
     if not convs:
         raise ValueError(f"{name} has no 3-D convolution to compute Grad-CAM on; give target_layer")
     return convs[-1]
@@ -76,7 +91,7 @@ class CandidateGradCAM:
     """
 
     def __init__(self, network: nn.Module, target_layer: str | None = None) -> None:
-        self.network = _unwrap(network)
+        self.network = unwrap_network(network)
         self.target_layer = target_layer or default_target_layer(self.network)
         self.cam = GradCAM(
             nn_module=self.network, target_layers=self.target_layer, postprocessing=normalize_heatmaps
@@ -98,7 +113,7 @@ def captum_gradcam(
     """
     from captum.attr import LayerAttribution, LayerGradCam
 
-    net = _unwrap(network)
+    net = unwrap_network(network)
     layer_name = target_layer or default_target_layer(net)
     layer = dict(net.named_modules())[layer_name]
     was_training = net.training
@@ -116,7 +131,7 @@ def captum_gradcam(
 
 def heatmap_scale_index(network: nn.Module) -> int:
     """Which scale's geometry a network's heatmap is placed with (see the module docstring)."""
-    scale = getattr(_unwrap(network), "input_scale", None)
+    scale = getattr(unwrap_network(network), "input_scale", None)
     return int(scale) if scale is not None else 0
 
 

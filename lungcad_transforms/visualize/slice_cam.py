@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from lungcad_transforms.utils.atomic import atomic_file
-from lungcad_transforms.visualize.gradcam import _unwrap, normalize_heatmaps
+from lungcad_transforms.visualize.gradcam import normalize_heatmaps, unwrap_network
 
 __all__ = ["slice_cams", "captum_slice_gradcam", "heatmap_peak", "save_petct_cam_png"]
 
@@ -48,7 +48,7 @@ def slice_cams(
 
     from lungcad_transforms.networks.nets.cam_classifier import cam_layers
 
-    net = _unwrap(network)
+    net = unwrap_network(network)
     target, fc = cam_layers(backbone)
     if method == "cam":
         explainer = CAM(nn_module=net, target_layers=target, fc_layers=fc, postprocessing=normalize_heatmaps)
@@ -73,7 +73,7 @@ def captum_slice_gradcam(
 
     from lungcad_transforms.networks.nets.cam_classifier import cam_layers
 
-    net = _unwrap(network)
+    net = unwrap_network(network)
     layer = dict(net.named_modules())[cam_layers(backbone)[0]]
     was_training = net.training
     net.eval()
