@@ -27,6 +27,8 @@ _NAMES = {
     "register": "lungcad_transforms.apps.zoo.cli",
     "DISALLOWED_PRE": "lungcad_transforms.apps.zoo.deploy",
     "DISALLOWED_POST": "lungcad_transforms.apps.zoo.deploy",
+    "sdk_volume": "lungcad_transforms.apps.zoo.deploy",
+    "sdk_image_array": "lungcad_transforms.apps.zoo.deploy",
     "BundleInferenceHarness": "lungcad_transforms.apps.zoo.deploy",
     "WEIGHT_SUFFIXES": "lungcad_transforms.apps.zoo.export",
     "resolve_bundle": "lungcad_transforms.apps.zoo.export",
