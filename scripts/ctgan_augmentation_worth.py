@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--fp_configs", default=str(CONFIGS), help="folder of the FP bundle's configs (e.g. a frozen copy)"
     )
+    parser.add_argument(
+        "--dataset_dir", default=str(FP / "data" / "phantoms"), help="the FP phantom dataset (made if absent)"
+    )
     args = parser.parse_args(argv)
     _CONFIG_DIR[0] = Path(args.fp_configs).resolve()
 
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     embedded = ConfigParser.load_config_file(str(_CONFIG_DIR[0] / "train.json"))["embedded_data"]
-    dataset = Path(ensure_fp_dataset(FP / "data" / "phantoms", **embedded))
+    dataset = Path(ensure_fp_dataset(args.dataset_dir, **embedded))
     datalist = json.loads((dataset / "datalist.json").read_text())
     test_uids = [e["seriesuid"] for e in datalist["test"]]
     network = [args.network] if args.network else []

@@ -24,6 +24,8 @@ _NAMES = {
     "cube_points": "lungcad_transforms.apps.ctgan.cubes",
     "cut_cube": "lungcad_transforms.apps.ctgan.cubes",
     "paste_cube": "lungcad_transforms.apps.ctgan.cubes",
+    "clear_lung_points": "lungcad_transforms.apps.ctgan.real_lung_cubes",
+    "ensure_real_lung_cubes": "lungcad_transforms.apps.ctgan.real_lung_cubes",
     "EDIT_LOG_COLUMNS": "lungcad_transforms.apps.ctgan.edit_files",
     "edit_file": "lungcad_transforms.apps.ctgan.edit_files",
     "edit_scans": "lungcad_transforms.apps.ctgan.edit_files",

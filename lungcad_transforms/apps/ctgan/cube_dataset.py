@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from lungcad_transforms.apps.ctgan.cubes import CUBE_SIZE, MASK_SIZE, cut_cube, generator_input, normalise_hu
-from lungcad_transforms.data.coords import affine_lps, lps_to_ras_affine, voxel_to_world
+from lungcad_transforms.apps.ctgan.real_lung_cubes import clear_lung_points
+from lungcad_transforms.data.coords import affine_lps, lps_to_ras_affine
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_dir, atomic_file
 
@@ -29,21 +30,8 @@ _COMPLETE = "datalist.json"
 
 def _remover_centres(ct: Any, rng: np.random.Generator, n: int, affine: np.ndarray) -> list[np.ndarray]:
     """World centres (LPS) of lung voxels at least 8 mm clear of every nodule's surface."""
-    lung = np.argwhere(ct.lungs & (ct.nodule_labels == 0))
-    if len(lung) == 0:
-        return []
-    picks = lung[rng.choice(len(lung), size=min(len(lung), 20 * n), replace=False)]
-    world = voxel_to_world(picks.astype(np.float64), affine)
-    keep = []
-    for p in world:
-        if all(
-            np.linalg.norm(p - np.asarray(d.center_lps)) > d.diameter_mm / 2 + 8 + MASK_SIZE / 2
-            for d in ct.nodules
-        ):
-            keep.append(p)
-        if len(keep) == n:
-            break
-    return keep
+    blocked = [(d.center_lps, d.diameter_mm / 2) for d in ct.nodules]
+    return clear_lung_points(ct.lungs & (ct.nodule_labels == 0), affine, blocked, rng, n)
 
 
 def ensure_ctgan_dataset(
@@ -131,7 +119,7 @@ def ensure_ctgan_dataset(
 
 
 def ctgan_cube_items(
-    dataset_dir: str | os.PathLike, task: str, split: str = "training"
+    dataset_dir: str | os.PathLike, task: str, split: str = "training", allow_empty: bool = False
 ) -> list[dict[str, Any]]:
     """The items of one task and split: ``{"image": generator input (3, S, S, S), "label": cube (1, S, S, S)}``.
 
@@ -140,7 +128,7 @@ def ctgan_cube_items(
     of both keys keep them consistent: the mask and sphere are centred.
 
     Raises:
-        InputError: unknown task, no cube file, or no cube of the task in the split.
+        InputError: unknown task, no cube file, or no cube of the task in the split (unless ``allow_empty``).
     """
     if task not in TASKS:
         raise InputError(str(dataset_dir), f"task must be one of {TASKS}, got {task!r}")
@@ -150,7 +138,7 @@ def ctgan_cube_items(
     with np.load(path) as z:
         cubes = z[task].astype(np.float32)
         diameters = z["injector_diameter"] if task == "injector" else np.zeros(len(cubes), np.float32)
-    if len(cubes) == 0:
+    if len(cubes) == 0 and not allow_empty:
         raise InputError(path, f"holds no {task} cube")
     items = []
     for cube, d in zip(cubes, diameters, strict=True):

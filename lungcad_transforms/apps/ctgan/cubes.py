@@ -115,6 +115,31 @@ def _ramp(c: np.ndarray, lo: float, hi: float, width: float) -> np.ndarray:
     return np.clip(np.minimum(c - lo, hi - c) / width, 0.0, 1.0)
 
 
+def _noise_residual(region: np.ndarray, sigma_vox: np.ndarray) -> tuple[np.ndarray, float]:
+    """The high-frequency residual of ``region`` (flat) and its robust spread (MAD, as a standard deviation)."""
+    residual = (region - ndimage.gaussian_filter(region, sigma_vox)).reshape(-1)
+    return residual, float(1.4826 * np.median(np.abs(residual - np.median(residual))) + 1e-6)
+
+
+def _quietest_neighbour(
+    hu: np.ndarray, box: tuple[slice, ...], spacing: np.ndarray, mask_size: int, sigma_vox: np.ndarray
+) -> tuple[np.ndarray, float] | None:
+    """Residual of the least structured of the six boxes one box-width beside ``box`` that fit in the scan."""
+    best = None
+    for axis in range(3):
+        step = int(np.ceil(mask_size / spacing[axis]))
+        for sign in (-1, 1):
+            shifted = list(box)
+            a, b = box[axis].start + sign * step, box[axis].stop + sign * step
+            if a < 0 or b > hu.shape[axis]:
+                continue
+            shifted[axis] = slice(a, b)
+            found = _noise_residual(hu[tuple(shifted)].astype(np.float64), sigma_vox)
+            if best is None or found[1] < best[1]:
+                best = found
+    return best
+
+
 def paste_cube(
     hu: np.ndarray,
     affine_ras: np.ndarray,
@@ -123,14 +148,21 @@ def paste_cube(
     mask_size: int = MASK_SIZE,
     blend_mm: float = 3.0,
     noise_sigma_mm: float = 1.0,
+    texture: str = "local",
 ) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
     """Paste a generated cube's centre back into the scan; return the new scan and the voxel box touched.
 
     Inside the in-painted box the weight ramps from 0 at its faces to 1 over ``blend_mm`` (blended edges);
-    voxels outside the box are left bit for bit. The generated values are low-passed and the scan's own
-    high-frequency residual (its noise texture, clipped at 3 robust standard deviations) is added back,
+    voxels outside the box are left bit for bit. The generated values are low-passed and a high-frequency
+    residual of the scan (its noise texture, clipped at 3 robust standard deviations) is added back,
     so the edit carries the scanner noise of its neighbourhood rather than the GAN's smoother one.
+    ``texture="local"`` takes that residual from the box itself (injection: lung with no nodule yet);
+    ``"neighbour"`` from the least structured of the six adjacent boxes inside the scan (removal: the
+    box's own residual holds the edges of the nodule being removed, which would be pasted back as a
+    faint nodule outline), falling back to the box itself when none fits.
     """
+    if texture not in ("local", "neighbour"):
+        raise ValueError(f"texture must be 'local' or 'neighbour', got {texture!r}")
     hu = convert_to_numpy(hu, dtype=np.float32)
     affine = convert_to_numpy(affine_ras, dtype=np.float64)
     size = generated_hu.shape[0]
@@ -151,9 +183,10 @@ def paste_cube(
     gen_at = ndimage.map_coordinates(smooth_gen, cube_coord, order=1, mode="nearest")
     region = hu[box].astype(np.float64)
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(0))
-    residual = (region - ndimage.gaussian_filter(region, noise_sigma_mm / spacing)).reshape(-1)
-    # the residual's robust spread (MAD) over the box: nodule edges in it are clipped, noise is kept
-    spread = 1.4826 * np.median(np.abs(residual - np.median(residual))) + 1e-6
+    sigma_vox = noise_sigma_mm / spacing
+    found = _quietest_neighbour(hu, box, spacing, mask_size, sigma_vox) if texture == "neighbour" else None
+    residual, spread = found if found is not None else _noise_residual(region, sigma_vox)
+    # clipped at 3 robust spreads: structure edges in the residual are cut, noise is kept
     residual = np.clip(residual, -3 * spread, 3 * spread)
     old = region.reshape(-1)
     new = (1 - weight) * old + weight * (gen_at + residual)
