@@ -19,7 +19,7 @@ from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["resolve_scans", "REPO_ROOT", "find_bundle", "bundle_dir", "file_sha256", "SkipBadScansDataset"]
+__all__ = ["resolve_scans", "REPO_ROOT", "bundle_dir", "SkipBadScansDataset"]
 
 
 def resolve_scans(

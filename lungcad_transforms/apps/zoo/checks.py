@@ -97,7 +97,10 @@ def check_large_files(bundle: str | os.PathLike, weights: bool = False) -> list[
             if not check_hash(str(target), entry["hash_val"], hash_type=entry["hash_type"]):
                 raise InputError(target, f"{entry['hash_type']} differs from the {manifest.name} entry")
         elif not entry["url"].startswith(("https://", "http://")):
-            raise InputError(manifest, f"{entry['path']} is neither in the bundle nor has an http(s) url")
+            raise InputError(
+                manifest,
+                f"{entry['path']} is neither in the bundle nor has a url to fetch it from (http or https)",
+            )
     if weights:
         listed = {(bundle / e["path"]).resolve() for e in entries}
         models = bundle / "models"

@@ -67,7 +67,7 @@ def test_weights_left_out_need_a_url(tmp_path: Path):
     src = _bundle_with_weights("lung_nodule_ct_fp_reduction", tmp_path)
     bare = export_bundle(src, tmp_path / "bare", weights=False)
     assert not (bare / "models" / "model.pt").exists()
-    with pytest.raises(InputError, match="neither in the bundle nor has an http"):
+    with pytest.raises(InputError, match="neither in the bundle nor has a url"):
         check_large_files(bare)
     published = export_bundle(src, tmp_path / "published", weights=False, weights_url="https://example.org/w")
     assert check_large_files(published)[0]["url"] == "https://example.org/w/models/model.pt"
