@@ -17,12 +17,11 @@ from lungcad_transforms.errors import InputError
 from lungcad_transforms.transforms.io.functional import check_ct, source_name
 from lungcad_transforms.transforms.lung.enclosure import add_enclosed
 from lungcad_transforms.transforms.lung.functional import (
-    _at_or_below,
     _bounding_box,
     _ellipsoid_semi_axes,
     _fill_holes_per_slice,
+    _inside_air,
     _like,
-    _remove_outside_air,
     _spatial_array,
     dilate_ellipsoid,
 )
@@ -229,26 +228,29 @@ class LungMask(Transform):
         self, hu: np.ndarray, spacing: tuple[float, float, float], vmin: float, out: np.ndarray
     ) -> bool:
         """Write the lung mask of ``hu`` (slice, row, column) into ``out`` (same view order); False if none."""
-        air = _at_or_below(hu, self.threshold)
-        padding = _at_or_below(hu, self.outside_threshold) if vmin <= self.outside_threshold else None
-        # air now holds the air inside the body only
-        body_area, inside_area = _remove_outside_air(air, padding, hu, self.outside_air_max_hu)
-        del padding
-        inside = air
+        padding_hu = self.outside_threshold if vmin <= self.outside_threshold else None
+        inside, (row0, col0), body_area, inside_area = _inside_air(
+            hu, self.threshold, padding_hu, self.outside_air_max_hu
+        )
         slices = np.flatnonzero(inside_area)
         if not slices.size:
             return False
         projection = inside[slices[0] : slices[-1] + 1].any(axis=0)
         rows, cols = np.flatnonzero(projection.any(axis=1)), np.flatnonzero(projection.any(axis=0))
-        box = (
+        in_box = (
             slice(slices[0], slices[-1] + 1),
             slice(rows[0], rows[-1] + 1),
             slice(cols[0], cols[-1] + 1),
         )
-        lungs = self._select_lungs(np.ascontiguousarray(inside[box]), body_area[box[0]])
-        del inside, air
+        lungs = self._select_lungs(np.ascontiguousarray(inside[in_box]), body_area[in_box[0]])
+        del inside
         if lungs is None:
             return False
+        box = (
+            in_box[0],
+            slice(row0 + rows[0], row0 + rows[-1] + 1),
+            slice(col0 + cols[0], col0 + cols[-1] + 1),
+        )
 
         # shrink to the lungs' own box, then add room for the dilation and a 1-voxel frame for hole filling
         semi_axes = _ellipsoid_semi_axes(self.dilation_mm, spacing)

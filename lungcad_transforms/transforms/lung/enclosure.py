@@ -36,6 +36,7 @@ __all__ = ["add_enclosed", "enclosed_by_lung", "lung_identities"]
 _AXES = [d for d in product((-1, 0, 1), repeat=3) if any(d) and next(c for c in d if c) > 0]
 _WALL = 255  # kind code of chest wall cells (1..254: lung identities; 0: candidates)
 _NONE = -1  # no obstacle met
+_FAR = np.iinfo(np.int32).max  # no obstacle met, while searching forwards (a minimum never picks it)
 
 
 def lung_identities(lungs: np.ndarray, spacing: Sequence[float], split_mm: float) -> np.ndarray:
@@ -70,20 +71,27 @@ def lung_identities(lungs: np.ndarray, spacing: Sequence[float], split_mm: float
     return out
 
 
-def _nearest_along(code: np.ndarray, d1: int, d2: int) -> np.ndarray:
-    """Per cell, the code of the nearest cell at or before it, along the line that advances one step on
-    axis 0 and ``(d1, d2)`` on axes 1 and 2, whose code is not ``_NONE`` (``_NONE`` if there is none)."""
+def _nearest_along(code: np.ndarray, d1: int, d2: int, after: bool = False) -> np.ndarray:
+    """Per cell, the code of the nearest obstacle at or before it (``after``: at or after it) along the
+    line that advances one step on axis 0 and ``(d1, d2)`` on axes 1 and 2.
+
+    Codes grow along axis 0 (``position * 256 + kind``), so the nearest obstacle before a cell is the
+    largest code on its line up to it and the one after it the smallest from it on. Cells without an
+    obstacle hold ``_NONE`` (before) or ``_FAR`` (after), which neither maximum nor minimum picks over a
+    real code; a line that leaves the array carries nothing on.
+    """
     n_t, n1, n2 = code.shape
-    out = np.empty_like(code)
-    carried = np.full((n1, n2), _NONE, dtype=code.dtype)
-    # the value carried from slice t-1 to t moves by (d1, d2) in the plane
+    out = code.copy()
+    if after:  # walk the lines backwards: from slice t + 1 to t, moving by -(d1, d2)
+        d1, d2 = -d1, -d2
+        steps, previous, pick = range(n_t - 2, -1, -1), 1, np.minimum
+    else:
+        steps, previous, pick = range(1, n_t), -1, np.maximum
     dst = (slice(max(d1, 0), n1 + min(d1, 0)), slice(max(d2, 0), n2 + min(d2, 0)))
     src = (slice(max(-d1, 0), n1 + min(-d1, 0)), slice(max(-d2, 0), n2 + min(-d2, 0)))
-    for t in range(n_t):
-        moved = np.full((n1, n2), _NONE, dtype=code.dtype)
-        moved[dst] = carried[src]
-        carried = np.where(code[t] != _NONE, code[t], moved)
-        out[t] = carried
+    for t in steps:
+        here = out[t][dst]
+        pick(here, out[t + previous][src], out=here)
     return out
 
 
@@ -100,9 +108,12 @@ def _obstacles(kinds: np.ndarray, direction: tuple[int, int, int]) -> tuple[np.n
     coded as ``position * 256 + kind`` (position along the line's first axis), ``_NONE`` if none."""
     moved, d, back = _axis_lines(kinds, direction)
     position = np.arange(moved.shape[0], dtype=np.int32)[:, None, None]
-    code = np.where(moved > 0, position * 256 + moved.astype(np.int32), np.int32(_NONE))
+    obstacle = moved > 0
+    code = np.where(obstacle, position * 256 + moved.astype(np.int32), np.int32(_NONE))
     before = _nearest_along(code, d[1], d[2])
-    after = _nearest_along(code[::-1], -d[1], -d[2])[::-1]
+    code[~obstacle] = _FAR
+    after = _nearest_along(code, d[1], d[2], after=True)
+    after[after == _FAR] = _NONE
     return before.transpose(back), after.transpose(back)
 
 

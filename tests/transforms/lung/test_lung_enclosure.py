@@ -12,7 +12,7 @@ from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.pathology import PATHOLOGY_KINDS, organ_masks
 from lungcad_transforms.data.coords import world_to_voxel
 from lungcad_transforms.transforms.lung.array import LungMask
-from lungcad_transforms.transforms.lung.enclosure import _in_plane_hull, lung_identities
+from lungcad_transforms.transforms.lung.enclosure import _AXES, _in_plane_hull, _obstacles, lung_identities
 
 SHAPE, SPACING = (160, 160, 112), (2.2, 2.2, 2.5)  # a 352 x 352 x 280 mm adult chest
 CPTAC = "chest_ct/cptac_c3n00247_ct/C3N-00247_chest_ct_B70f.nii.gz"
@@ -123,3 +123,22 @@ def test_real_slabs_unchanged_by_the_fill(case, request):
     image = load_ras(request.getfixturevalue(case))
     before = LungMask(dilation_mm=0, fill_enclosed=False)(image).numpy()
     np.testing.assert_array_equal(LungMask(dilation_mm=0)(image).numpy(), before)
+
+
+def test_obstacles_along_every_axis_match_a_walk_along_the_line():
+    # the nearest obstacle before and after each cell, on all 13 axes, against walking each line cell by cell
+    rng = np.random.default_rng(5)
+    kinds = np.where(rng.random((6, 5, 7)) < 0.15, rng.integers(1, 256, (6, 5, 7)), 0).astype(np.uint8)
+    for direction in _AXES:
+        before, after = _obstacles(kinds, direction)
+        first = next(a for a in range(3) if direction[a])
+        step = np.asarray(direction) * np.sign(direction[first])
+        for cell in np.ndindex(kinds.shape):
+            for found, sign in ((before, -1), (after, 1)):
+                expected, at = -1, np.asarray(cell)
+                while all(0 <= c < n for c, n in zip(at, kinds.shape, strict=True)):
+                    if kinds[tuple(at)] > 0:
+                        expected = int(at[first]) * 256 + int(kinds[tuple(at)])
+                        break
+                    at = at + sign * step
+                assert found[cell] == expected, (direction, cell, sign)
