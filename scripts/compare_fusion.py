@@ -11,8 +11,12 @@ PET channels are normalised independently, so this equals loading per mode). Wri
   difference MR+PET vs MR and vs PET;
 - ``confusion_<mode>.png`` (patient level) and ``roc.png`` (the three modes).
 
-    python scripts/compare_fusion.py                      # the default study (see --help)
-    python scripts/compare_fusion.py --tiny --out /tmp/c  # a minute-long smoke run
+    python scripts/compare_fusion.py                               # the default study (PRESETS["study"])
+    python scripts/compare_fusion.py --preset tiny --out /tmp/c    # a minute-long smoke run
+    python scripts/compare_fusion.py --preset bundle --out /tmp/c  # train.json as it is (hours on a CPU)
+
+The default study is the bundle's ResNet34 (depth 3-4-6-3) at an eighth of its width on 4.5 mm slices of
+64 x 64: sized to about 10-15 CPU-minutes in all on one thread, where the bundle's own settings take hours.
 """
 
 from __future__ import annotations
@@ -33,12 +37,24 @@ REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundles" / "chest_mr_pet_fusion_classification"
 MODES = ("mr", "pet", "mr_pet")
 CHANNELS = {"mr": [0], "pet": [1], "mr_pet": [0, 1]}
-# a run that checks the script end to end in about a minute, not a study
-TINY = {
-    "embedded_data": {"n_train": 4, "n_val": 4, "n_test": 4, "n_misaligned": 0, "mr_shape": [48, 48, 12],
-                      "mr_spacing": [6.0, 6.0, 8.0], "pet_shape": [24, 24, 12]},
-    "input_spacing": [6.0, 6.0], "input_size": [48, 48], "crop_size": [40, 40],
-    "network_def#block_inplanes": [4, 8, 16, 32],
+# bundle overrides per preset; the misaligned set is not used here, so none is made
+PRESETS: dict[str, dict[str, Any]] = {
+    # 24 / 8 / 24 patients of 16 slices, ResNet34 depth at 1/8 width, 24 epochs of batch 16: ~10 CPU-minutes
+    # for the 3 x 3 runs (at 1/4 width, lr 3e-4, batch 32 and 10 epochs the training loss did not fall)
+    "study": {
+        "embedded_data": {"n_train": 24, "n_val": 8, "n_test": 24, "n_misaligned": 0, "mr_shape": [64, 64, 16],
+                          "mr_spacing": [4.5, 4.5, 6.0], "pet_shape": [48, 48, 16]},
+        "input_spacing": [4.5, 4.5], "input_size": [64, 64], "crop_size": [56, 56],
+        "network_def#block_inplanes": [8, 16, 32, 64], "epochs": 24, "batch_size": 16, "learning_rate": 0.001,
+    },
+    # checks the script end to end in about a minute; its figures are not a study
+    "tiny": {
+        "embedded_data": {"n_train": 4, "n_val": 4, "n_test": 4, "n_misaligned": 0, "mr_shape": [48, 48, 12],
+                          "mr_spacing": [6.0, 6.0, 8.0], "pet_shape": [24, 24, 12]},
+        "input_spacing": [6.0, 6.0], "input_size": [48, 48], "crop_size": [40, 40],
+        "network_def#block_inplanes": [4, 8, 16, 32], "epochs": 1,
+    },
+    "bundle": {},
 }  # fmt: skip
 
 
@@ -120,12 +136,17 @@ def _fmt(value: float, ci: list[float] | None = None) -> str:
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
     from lungcad_transforms.apps.mrpet.slices import patient_scores
-    from lungcad_transforms.metrics.classification import paired_bootstrap_auc_difference
+    from lungcad_transforms.metrics.classification import paired_bootstrap_auc_difference, roc_auc
+    from lungcad_transforms.utils.atomic import atomic_file
     from lungcad_transforms.visualize.classification_plots import save_confusion_matrix_png, save_roc_png
 
     wall0, cpu0 = time.time(), _cpu_seconds()
-    overrides: dict[str, Any] = dict(TINY) if args.tiny else {}
+    # one thread by default: under load, two OpenMP threads spent ~30 x the CPU time of one per step
+    torch.set_num_threads(args.threads)
+    overrides: dict[str, Any] = copy.deepcopy(PRESETS[args.preset])
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     for item in args.set:
@@ -152,8 +173,6 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         order, scores, patient_labels = patient_scores(ids, slice_probs, labels)
         patient_probs[mode] = scores
         per_seed = [patient_scores(ids, r["probs"], labels)[1] for r in runs[mode]]
-        from lungcad_transforms.metrics.classification import roc_auc
-
         results["modes"][mode] = {
             "patients": _summary(patient_labels, scores, None, args.n_bootstrap, 0),
             "slices": _summary(labels, slice_probs, ids, args.n_bootstrap, 0),
@@ -180,16 +199,42 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     results["patient_probabilities"] = {m: [float(v) for v in patient_probs[m]] for m in args.modes}
     results["kinds"] = {r["patient"]: r["kind"] for r in data["test"].patients}
     results["timing"] = {"wall_s": round(time.time() - wall0, 1), "cpu_s": round(_cpu_seconds() - cpu0, 1)}
-    results["settings"] = {"tiny": bool(args.tiny), "overrides": overrides, "n_bootstrap": args.n_bootstrap}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(_markdown(results, names), encoding="utf-8")
+    results["settings"] = {"preset": args.preset, "overrides": overrides, "n_bootstrap": args.n_bootstrap,
+                           "threads": args.threads, "n_test_patients": len(order), "n_test_slices": len(labels)}  # fmt: skip
+    with atomic_file(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    with atomic_file(out / "results.md") as tmp:
+        tmp.write_text(_markdown(results, names), encoding="utf-8")
     return results
+
+
+def _settings_line(settings: dict[str, Any]) -> str:
+    o, data = settings["overrides"], settings["overrides"].get("embedded_data", {})
+    parts = [
+        f"preset `{settings['preset']}`",
+        f"{settings['n_test_patients']} test patients ({settings['n_test_slices']} slices)",
+    ]
+    if data:
+        parts.append(
+            f"{data['n_train']} training / {data['n_val']} validation patients of {' x '.join(map(str, data['mr_shape']))} MR voxels"
+        )
+    for key, label in (
+        ("network_def#block_inplanes", "ResNet34 widths"),
+        ("epochs", "epochs"),
+        ("input_spacing", "in-plane mm"),
+        ("crop_size", "crop"),
+    ):
+        if key in o:
+            parts.append(f"{label} {o[key]}")
+    return "Settings: " + ", ".join(parts) + f"; {settings['threads']} CPU thread(s)."  # fmt: skip
 
 
 def _markdown(results: dict[str, Any], names: dict[str, str]) -> str:
     lines = [f"# MR / PET / MR+PET comparison (seeds {', '.join(map(str, results['seeds']))})", "",
-             "Patient level: a patient's score is its highest slice probability (mean of the seeds' models); "
-             "95 % percentile-bootstrap CIs over patients.", "",
+             _settings_line(results["settings"]), "",
+             "Patient level: a patient's score is its highest slice probability (mean of the seeds' models), "
+             "called tumour at 0.5; 95 % percentile-bootstrap CIs over patients "
+             "(slice AUC: bootstrap over patients, their slices kept together).", "",
              "| mode | accuracy | precision | recall | specificity | ROC-AUC | AUC per seed | slice AUC |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for mode, r in results["modes"].items():
@@ -197,6 +242,20 @@ def _markdown(results: dict[str, Any], names: dict[str, str]) -> str:
         seeds = ", ".join(_fmt(v) for v in r["per_seed_patient_auc"])
         lines.append(f"| {names[mode]} | " + " | ".join(_fmt(p[m], p[f"{m}_ci"]) for m in
                      ("accuracy", "precision", "recall", "specificity", "roc_auc")) + f" | {seeds} | {_fmt(s['roc_auc'], s['roc_auc_ci'])} |")  # fmt: skip
+    lines += ["", "Confusion matrices per patient (also `confusion_<mode>.png`):", "",
+              "| mode | TN | FP | FN | TP |", "|---|---|---|---|---|"]  # fmt: skip
+    for mode, r in results["modes"].items():
+        (tn, fp), (fn, tp) = r["patients"]["confusion"]
+        lines.append(f"| {names[mode]} | {tn} | {fp} | {fn} | {tp} |")
+    kinds = sorted(set(results["kinds"].values()))
+    lines += ["", "Mean patient score by phantom kind (which tumours each mode sees):", "",
+              "| mode | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for mode, probs in results["patient_probabilities"].items():
+        by_kind = {k: [v for pid, v in zip(results["patients"], probs, strict=True) if results["kinds"][pid] == k]
+                   for k in kinds}  # fmt: skip
+        lines.append(
+            f"| {names[mode]} | " + " | ".join(_fmt(float(np.mean(v))) for v in by_kind.values()) + " |"
+        )
     lines += ["", "Paired bootstrap of the AUC difference (same patients / slices each draw):", "",
               "| comparison | level | AUC difference | 95 % CI | p |", "|---|---|---|---|---|"]  # fmt: skip
     for name, test in results["paired_auc_tests"].items():
@@ -213,8 +272,9 @@ def _markdown(results: dict[str, Any], names: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; its defaults are the study the bundle docs report."""
+    parser = argparse.ArgumentParser(description=__doc__.split(", and write")[0] + ".")
     parser.add_argument(
         "--work_dir", default=str(BUNDLE / "eval" / "compare"), help="runs, models, embedded data"
     )
@@ -225,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--epochs", type=int, default=None, help="override train.json's epochs")
     parser.add_argument("--n_bootstrap", type=int, default=1000)
-    parser.add_argument("--gradcam", type=int, default=4, help="Grad-CAM overlays for the first seed's runs")
+    parser.add_argument("--gradcam", type=int, default=0, help="Grad-CAM overlays for the first seed's runs")
     parser.add_argument(
         "--set",
         nargs="*",
@@ -233,8 +293,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=JSON",
         help="bundle config overrides, e.g. network_def#block_inplanes=[16,32,64,128]",
     )
-    parser.add_argument("--tiny", action="store_true", help="tiny data and network: a smoke run, not a study")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--preset",
+        default="study",
+        choices=sorted(PRESETS),
+        help="study (default, ~10-15 CPU-min), tiny (a smoke run) or bundle (train.json as it is)",
+    )
+    parser.add_argument(
+        "--tiny", dest="preset", action="store_const", const="tiny", help="same as --preset tiny"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; print the patient AUC per mode and the run time as one JSON line."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = compare(args)
     print(json.dumps({m: r["patients"]["roc_auc"] for m, r in results["modes"].items()} | results["timing"]))

@@ -171,19 +171,33 @@ def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_compare_fusion_script_writes_the_comparison(tmp_path):
+def test_compare_fusion_script_writes_the_comparison(tiny_dataset, tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     try:
         import compare_fusion
     finally:
         sys.path.pop(0)
-    out = tmp_path / "results"
-    assert compare_fusion.main(["--tiny", "--epochs", "1", "--seeds", "0", "1", "--n_bootstrap", "50", "--gradcam", "0",
-                                "--work_dir", str(tmp_path / "work"), "--out", str(out)]) == 0  # fmt: skip
+    defaults = compare_fusion.build_parser().parse_args([])  # the study the docs report: 3 seeds, 3 modes
+    assert (
+        defaults.preset == "study" and len(defaults.seeds) >= 3 and defaults.modes == ["mr", "pet", "mr_pet"]
+    )
+    work, out = tmp_path / "work", tmp_path / "results"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "phantoms").symlink_to(tiny_dataset)  # the module's tiny patients: none to build here
+    assert compare_fusion.main(["--preset", "tiny", "--seeds", "0", "1", "--n_bootstrap", "50", "--work_dir", str(work),
+                                "--out", str(out)]) == 0  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert set(results["modes"]) == {"mr", "pet", "mr_pet"}
+    assert results["patients"] == [
+        e["patient"] for e in json.loads((tiny_dataset / "datalist.json").read_text())["test"]
+    ]
     for mode in results["modes"].values():
         assert len(mode["per_seed_patient_auc"]) == 2 and len(mode["patients"]["roc_auc_ci"]) == 2
+        low, high = mode["patients"]["roc_auc_ci"]
+        assert 0.0 <= low <= high <= 1.0
+        assert sum(map(sum, mode["patients"]["confusion"])) == len(results["patients"])
     assert set(results["paired_auc_tests"]) == {"mr_pet_vs_mr", "mr_pet_vs_pet"}
-    assert "| MR+PET |" in (out / "results.md").read_text()
-    assert (out / "roc.png").is_file() and len(list(out.glob("confusion_*.png"))) == 3
+    assert results["settings"]["preset"] == "tiny" and results["timing"]["cpu_s"] > 0
+    markdown = (out / "results.md").read_text()
+    assert "| MR+PET |" in markdown and "| mode | TN | FP | FN | TP |" in markdown
+    assert (out / "roc.png").stat().st_size > 5000 and len(list(out.glob("confusion_*.png"))) == 3

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from lungcad_transforms.utils.atomic import atomic_dir
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAIR_KINDS", "rigid_matrix_lps", "make_mrpet_pair", "ensure_mrpet_dataset"]
+__all__ = ["PAIR_KINDS", "MRPETDataSettings", "rigid_matrix_lps", "make_mrpet_pair", "ensure_mrpet_dataset"]
 
 PAIR_KINDS = ("normal", "both", "pet_dominant", "mr_dominant")
 _COMPLETE = "datalist.json"
@@ -160,25 +161,81 @@ def _misalignment(rng: np.random.Generator, centre: np.ndarray, max_deg: float, 
     return rigid_matrix_lps(angles, shift, centre)
 
 
-def ensure_mrpet_dataset(
-    dataset_dir: str | os.PathLike,
-    n_train: int = 32,
-    n_val: int = 8,
-    n_test: int = 24,
-    n_misaligned: int = 4,
-    mr_shape: Sequence[int] = (80, 80, 24),
-    mr_spacing: Sequence[float] = (3.6, 3.6, 5.0),
-    pet_shape: Sequence[int] = (48, 48, 24),
-    faint: float = 0.12,
-    max_misalignment_deg: float = 6.0,
-    max_misalignment_mm: float = 12.0,
-    seed: int = 4040,
-) -> str:
+@dataclass(frozen=True)
+class MRPETDataSettings:
+    """What :func:`ensure_mrpet_dataset` builds (stored in ``datalist.json`` as ``settings``).
+
+    Attributes:
+        n_train, n_val, n_test: patients per split (kinds cycle through :data:`PAIR_KINDS` in each).
+        n_misaligned: patients whose PET is in its own frame, moved by a known rigid transform.
+        mr_shape, mr_spacing: the MR grid (voxels, mm); the PET covers the same box.
+        pet_shape: the PET grid (voxels).
+        faint: contrast a faded tumour keeps in its faint modality.
+        max_misalignment_deg, max_misalignment_mm: bounds of the misaligned set's rotations and shifts.
+        seed: patient ``i`` is drawn from ``seed + i``.
+    """
+
+    n_train: int = 32
+    n_val: int = 8
+    n_test: int = 24
+    n_misaligned: int = 4
+    mr_shape: tuple[int, ...] = (80, 80, 24)
+    mr_spacing: tuple[float, ...] = (3.6, 3.6, 5.0)
+    pet_shape: tuple[int, ...] = (48, 48, 24)
+    faint: float = 0.12
+    max_misalignment_deg: float = 6.0
+    max_misalignment_mm: float = 12.0
+    seed: int = 4040
+
+    def as_json(self) -> dict[str, Any]:
+        """The settings with JSON types (lists for the grids), as ``datalist.json`` stores them."""
+        grids = {"mr_shape": [int(v) for v in self.mr_shape], "mr_spacing": [float(v) for v in self.mr_spacing],
+                 "pet_shape": [int(v) for v in self.pet_shape]}  # fmt: skip
+        return asdict(self) | grids
+
+
+def _misaligned_matrix(settings: MRPETDataSettings, i: int, kind: str) -> np.ndarray:
+    extent = np.asarray(settings.mr_shape, float) * np.asarray(settings.mr_spacing, float)
+    rng = np.random.default_rng([settings.seed + i, 13])
+    # about the middle of the MR box (the phantom origin centres the box on the patient)
+    probe = make_mrpet_pair(settings.seed + i, kind, settings.mr_shape, settings.mr_spacing, settings.pet_shape,
+                            settings.faint)["mr"]  # fmt: skip
+    centre = np.asarray(probe.origin_lps, float) + extent / 2
+    return _misalignment(rng, centre, settings.max_misalignment_deg, settings.max_misalignment_mm)
+
+
+def _build_dataset(tmp: Path, settings: MRPETDataSettings) -> dict[str, Any]:
+    """Write every patient's studies and masks under ``tmp``; return the datalist."""
+    names = ("training", "validation", "test", "misaligned")
+    counts = (settings.n_train, settings.n_val, settings.n_test, settings.n_misaligned)
+    splits = [name for name, n in zip(names, counts, strict=True) for _ in range(n)]
+    datalist: dict[str, Any] = {"settings": settings.as_json(), **{name: [] for name in names}}
+    within = dict.fromkeys(names, 0)
+    (tmp / "masks").mkdir()
+    for i, split in enumerate(splits):
+        kind = PAIR_KINDS[within[split] % len(PAIR_KINDS)]
+        within[split] += 1
+        patient = f"MRPET-{i:03d}"
+        matrix = _misaligned_matrix(settings, i, kind) if split == "misaligned" else None
+        pair = make_mrpet_pair(settings.seed + i, kind, settings.mr_shape, settings.mr_spacing, settings.pet_shape,
+                               settings.faint, matrix)  # fmt: skip
+        _write_pair(pair, tmp / "studies" / patient, tmp / "masks", patient)
+        datalist[split].append({"mr": f"studies/{patient}/MR", "pet": f"studies/{patient}/PT",
+                                "label": f"masks/{patient}.nii.gz", "pet_label": f"masks/{patient}_pet.nii.gz",
+                                "patient": patient, "kind": kind, "tumour": int(pair["mask"].any()),
+                                "misalignment_lps": pair["misalignment_lps"]})  # fmt: skip
+    return datalist
+
+
+def ensure_mrpet_dataset(dataset_dir: str | os.PathLike, **settings: Any) -> str:
     """Create the embedded MR/PET dataset in ``dataset_dir`` unless it is there; return the folder.
 
-    Patients cycle through :data:`PAIR_KINDS` within each split, so every split holds every
-    kind; patient ``i`` is drawn from ``seed + i``. Safe to call from several processes at once (one
-    builds under a file lock, the others wait and find it).
+    Args:
+        dataset_dir: the dataset folder.
+        **settings: fields of :class:`MRPETDataSettings` (an unknown one is a ``TypeError``).
+
+    Safe to call from several processes at once (one builds under a file lock, the others wait and find
+    it); a folder made with other settings is used as it is, with a warning.
 
     Returns:
         ``dataset_dir`` holding ``studies/<patient>/{MR,PT}/IM*.dcm``, ``masks/<patient>.nii.gz`` (MR grid),
@@ -193,47 +250,14 @@ def ensure_mrpet_dataset(
     """
     from lungcad_transforms.utils.locks import dataset_lock
 
-    root = Path(dataset_dir)
-    settings = {"n_train": int(n_train), "n_val": int(n_val), "n_test": int(n_test), "n_misaligned": int(n_misaligned),
-                "mr_shape": [int(s) for s in mr_shape], "mr_spacing": [float(s) for s in mr_spacing],
-                "pet_shape": [int(s) for s in pet_shape], "faint": float(faint),
-                "max_misalignment_deg": float(max_misalignment_deg), "max_misalignment_mm": float(max_misalignment_mm),
-                "seed": int(seed)}  # fmt: skip
+    root, spec = Path(dataset_dir), MRPETDataSettings(**settings)
     with dataset_lock(root):
         if (root / _COMPLETE).is_file():
             stored = json.loads((root / _COMPLETE).read_text(encoding="utf-8")).get("settings")
-            if stored != settings:
+            if stored != spec.as_json():
                 logger.warning("%s was made with other settings (%s); using it as it is", root, stored)
             return str(root)
         logger.info("creating the embedded MR/PET phantom dataset in %s", root)
-        splits = (
-            ["training"] * n_train
-            + ["validation"] * n_val
-            + ["test"] * n_test
-            + ["misaligned"] * n_misaligned
-        )
         with atomic_dir(root) as tmp:
-            names = ("training", "validation", "test", "misaligned")
-            datalist: dict[str, Any] = {"settings": settings, **{name: [] for name in names}}
-            within = dict.fromkeys(names, 0)
-            (tmp / "masks").mkdir()
-            for i, split in enumerate(splits):
-                kind = PAIR_KINDS[within[split] % len(PAIR_KINDS)]
-                within[split] += 1
-                patient = f"MRPET-{i:03d}"
-                matrix = None
-                if split == "misaligned":
-                    extent = np.asarray(mr_shape, float) * np.asarray(mr_spacing, float)
-                    rng = np.random.default_rng([seed + i, 13])
-                    # about the middle of the MR box (the phantom origin centres the box on the patient)
-                    probe = make_mrpet_pair(seed + i, kind, mr_shape, mr_spacing, pet_shape, faint)["mr"]
-                    centre = np.asarray(probe.origin_lps, float) + extent / 2
-                    matrix = _misalignment(rng, centre, max_misalignment_deg, max_misalignment_mm)
-                pair = make_mrpet_pair(seed + i, kind, mr_shape, mr_spacing, pet_shape, faint, matrix)
-                _write_pair(pair, tmp / "studies" / patient, tmp / "masks", patient)
-                datalist[split].append({"mr": f"studies/{patient}/MR", "pet": f"studies/{patient}/PT",
-                                        "label": f"masks/{patient}.nii.gz", "pet_label": f"masks/{patient}_pet.nii.gz",
-                                        "patient": patient, "kind": kind, "tumour": int(pair["mask"].any()),
-                                        "misalignment_lps": pair["misalignment_lps"]})  # fmt: skip
-            (tmp / _COMPLETE).write_text(json.dumps(datalist, indent=2), encoding="utf-8")
+            (tmp / _COMPLETE).write_text(json.dumps(_build_dataset(tmp, spec), indent=2), encoding="utf-8")
     return str(root)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ __all__ = [
     "PATIENT_COLUMNS",
     "MRPETResultsWriter",
     "save_gradcam_overlay",
-    "write_mrpet_results",
 ]
 
 SLICE_COLUMNS = ("patient", "slice", "probability", "label")
@@ -95,30 +95,14 @@ def _gradcam(network: torch.nn.Module, image: torch.Tensor, layer: str) -> np.nd
     return heat[0, 0].detach().cpu().numpy()
 
 
-def write_mrpet_results(
-    dataset: MRPETSliceDataset,
-    probs: Sequence[float],
-    output_dir: str | os.PathLike,
-    network: torch.nn.Module | None = None,
-    gradcam_layer: str = "layer4",
-    gradcam_patients: int = 8,
-    threshold: float = 0.5,
-    mode: str = "",
-) -> dict[str, Any]:
-    """Write ``slices.csv``, ``patients.csv``, ``registration/<patient>.json`` (+ Elastix file),
-    ``gradcam/<patient>.png`` (the patient's most suspicious slice) and, when every sample has a label,
-    ``metrics.json`` with per-slice and per-patient reports, ``confusion_{slices,patients}.png`` and
-    ``roc.png``. Returns the metrics (empty without labels)."""
+def _write_tables(
+    dataset: MRPETSliceDataset, probs: np.ndarray, out: Path, threshold: float
+) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+    """``slices.csv`` and ``patients.csv``; returns the patient rows, scores and labels."""
     from lungcad_transforms.data.csv_table import write_table
-    from lungcad_transforms.transforms.registration.functional import save_registration
-    from lungcad_transforms.visualize.classification_plots import save_confusion_matrix_png, save_roc_png
 
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    probs = np.asarray(probs, dtype=np.float64)
-    items = dataset.items
+    items, labels = dataset.items, dataset.labels
     ids = [item["patient"] for item in items]
-    labels = dataset.labels
     # an unknown label is left out of its row: write_table leaves a missing optional column empty
     slice_rows = [{"patient": i["patient"], "slice": i["slice"], "probability": float(p)}
                   | ({"label": int(i["label"])} if int(i["label"]) != UNKNOWN_LABEL else {})
@@ -136,41 +120,107 @@ def write_mrpet_results(
                             | ({"label": int(lab)} if known else {}))  # fmt: skip
     write_table(patient_rows, out / "patients.csv", PATIENT_COLUMNS, required=("patient", "probability", "prediction"),
                 numeric=["probability"], integer=["prediction", "label", "n_slices", "top_slice"])  # fmt: skip
-    for record in dataset.patients:
-        if record.get("registration"):
-            save_registration(_jsonable(record["registration"]) | {"parameter_map": record["registration"].get("parameter_map")},
-                              out / "registration", record["patient"])  # fmt: skip
-    if network is not None and gradcam_patients > 0:
-        by_patient = {r["patient"]: r for r in dataset.patients}
-        for row in sorted(patient_rows, key=lambda r: -r["probability"])[: int(gradcam_patients)]:
-            item = items[row["_top"]]
-            heat = _gradcam(
-                network,
-                item["image"] if dataset.transform is None else dataset[row["_top"]]["image"],
-                gradcam_layer,
-            )
-            display = by_patient[row["patient"]].get("display") or {}
-            k = max(item["slice"], 0)
-            shown = {key: np.asarray(v[0][..., k] if dataset.spatial_dims == 2 else v[0][..., v.shape[-1] // 2])
-                     for key, v in display.items()}  # fmt: skip
-            if dataset.spatial_dims == 3:
-                heat = heat[..., heat.shape[-1] // 2]
-            if (
-                heat.shape != next(iter(shown.values())).shape
-            ):  # a centre-cropped input: pad back to the slice
-                full = np.zeros(next(iter(shown.values())).shape, dtype=np.float32)
-                dy, dx = [(a - b) // 2 for a, b in zip(full.shape, heat.shape, strict=True)]
-                full[dy : dy + heat.shape[0], dx : dx + heat.shape[1]] = heat
-                heat = full
-            save_gradcam_overlay(heat, shown, out / "gradcam" / f"{row['patient']}.png",
-                                 f"{row['patient']} slice {item['slice']}: p(tumour) = {row['probability']:.2f} ({mode})")  # fmt: skip
-    metrics: dict[str, Any] = {}
-    if known and labels.size:
-        from lungcad_transforms.metrics.classification import binary_classification_report
+    return patient_rows, scores, patient_labels
 
-        metrics = {"mode": mode, "threshold": threshold, "patient_rule": "max",
-                   "slices": binary_classification_report(labels, probs, threshold),
-                   "patients": binary_classification_report(patient_labels, scores, threshold)}  # fmt: skip
+
+def _slice_view(
+    heat: np.ndarray, display: dict[str, Any], k: int, spatial_dims: int
+) -> tuple[np.ndarray, dict]:
+    """The heatmap and the display images of slice ``k`` (the middle one for volumes), on one grid."""
+    shown = {key: np.asarray(v[0][..., k] if spatial_dims == 2 else v[0][..., v.shape[-1] // 2])
+             for key, v in display.items()}  # fmt: skip
+    if spatial_dims == 3:
+        heat = heat[..., heat.shape[-1] // 2]
+    grid = next(iter(shown.values())).shape
+    if heat.shape != grid:  # a centre-cropped input: pad back to the slice
+        full = np.zeros(grid, dtype=np.float32)
+        dy, dx = [(a - b) // 2 for a, b in zip(grid, heat.shape, strict=True)]
+        full[dy : dy + heat.shape[0], dx : dx + heat.shape[1]] = heat
+        heat = full
+    return heat, shown
+
+
+@dataclass(eq=False)
+class MRPETResultsWriter:
+    """Ignite handler: collects the evaluator's tumour probabilities per sample and, when the run ends,
+    writes them with :meth:`write` (on rank 0 of a distributed run, from all ranks' scores).
+
+    Args:
+        dataset: the evaluator's :class:`MRPETSliceDataset`.
+        output_dir: folder of the outputs.
+        network: for Grad-CAM (None: no overlays).
+        gradcam_layer: module name Grad-CAM reads (``"layer4"``; ``"encoders.0.layer4"`` for the MR encoder
+            of :class:`~lungcad_transforms.networks.nets.IntermediateFusionResNet`).
+        gradcam_patients: overlays for this many most suspicious patients.
+        threshold: decision threshold.
+        mode: written into titles and ``metrics.json``.
+        logits: the evaluator's ``pred`` are logits (softmax taken here); False: already probabilities.
+
+    Attributes:
+        scores: sample index -> tumour probability of the last run.
+        metrics: what :meth:`write` returned at the end of the last run.
+    """
+
+    dataset: MRPETSliceDataset
+    output_dir: str | os.PathLike
+    network: torch.nn.Module | None = None
+    gradcam_layer: str = "layer4"
+    gradcam_patients: int = 8
+    threshold: float = 0.5
+    mode: str = ""
+    logits: bool = True
+    scores: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    metrics: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def write(self, probs: Sequence[float]) -> dict[str, Any]:
+        """Write ``slices.csv``, ``patients.csv``, ``registration/<patient>.json`` (+ Elastix file),
+        ``gradcam/<patient>.png`` (the patient's most suspicious slice) and, when every sample has a label,
+        ``metrics.json`` with per-slice and per-patient reports, ``confusion_{slices,patients}.png`` and
+        ``roc.png``.
+
+        Args:
+            probs: tumour probability per sample of :attr:`dataset`, in its order.
+
+        Returns:
+            The metrics (empty without labels).
+        """
+        from lungcad_transforms.transforms.registration.functional import save_registration
+
+        out = Path(self.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        probs = np.asarray(probs, dtype=np.float64)
+        patient_rows, scores, patient_labels = _write_tables(self.dataset, probs, out, self.threshold)
+        for record in self.dataset.patients:
+            if record.get("registration"):
+                save_registration(_jsonable(record["registration"]) | {"parameter_map": record["registration"].get("parameter_map")},
+                                  out / "registration", record["patient"])  # fmt: skip
+        if self.network is not None and self.gradcam_patients > 0:
+            self._write_gradcams(patient_rows, out / "gradcam")
+        labels = self.dataset.labels
+        if labels.size and bool((labels != UNKNOWN_LABEL).all()):
+            return self._write_metrics(labels, probs, patient_labels, scores, out)
+        return {}
+
+    def _write_gradcams(self, patient_rows: list[dict[str, Any]], folder: Path) -> None:
+        dataset = self.dataset
+        by_patient = {r["patient"]: r for r in dataset.patients}
+        for row in sorted(patient_rows, key=lambda r: -r["probability"])[: int(self.gradcam_patients)]:
+            item = dataset.items[row["_top"]]
+            image = item["image"] if dataset.transform is None else dataset[row["_top"]]["image"]
+            heat = _gradcam(self.network, image, self.gradcam_layer)
+            display = by_patient[row["patient"]].get("display") or {}
+            heat, shown = _slice_view(heat, display, max(item["slice"], 0), dataset.spatial_dims)
+            save_gradcam_overlay(heat, shown, folder / f"{row['patient']}.png",
+                                 f"{row['patient']} slice {item['slice']}: p(tumour) = {row['probability']:.2f} ({self.mode})")  # fmt: skip
+
+    def _write_metrics(self, labels, probs, patient_labels, scores, out: Path) -> dict[str, Any]:
+        from lungcad_transforms.metrics.classification import binary_classification_report
+        from lungcad_transforms.visualize.classification_plots import save_confusion_matrix_png, save_roc_png
+
+        mode = self.mode
+        metrics = {"mode": mode, "threshold": self.threshold, "patient_rule": "max",
+                   "slices": binary_classification_report(labels, probs, self.threshold),
+                   "patients": binary_classification_report(patient_labels, scores, self.threshold)}  # fmt: skip
         for level in ("slices", "patients"):
             save_confusion_matrix_png(
                 metrics[level]["confusion"], out / f"confusion_{level}.png", title=f"{mode} {level}"
@@ -187,48 +237,10 @@ def write_mrpet_results(
             metrics["slices"]["roc_auc"],
             metrics["patients"]["roc_auc"],
         )
-    return metrics
-
-
-class MRPETResultsWriter:
-    """Ignite handler: collects the evaluator's tumour probabilities per sample and, when the run ends,
-    writes them with :func:`write_mrpet_results` (on rank 0 of a distributed run, from all ranks' scores).
-
-    Args:
-        dataset: the evaluator's :class:`MRPETSliceDataset`.
-        output_dir: folder of the outputs.
-        network: for Grad-CAM (None: no overlays).
-        gradcam_layer: module name Grad-CAM reads (``"layer4"``; ``"encoders.0.layer4"`` for the MR encoder
-            of :class:`~lungcad_transforms.networks.nets.IntermediateFusionResNet`).
-        gradcam_patients: overlays for this many most suspicious patients.
-        threshold: decision threshold.
-        mode: written into titles and ``metrics.json``.
-        logits: the evaluator's ``pred`` are logits (softmax taken here); False: already probabilities.
-    """
-
-    def __init__(
-        self,
-        dataset: MRPETSliceDataset,
-        output_dir: str | os.PathLike,
-        network: torch.nn.Module | None = None,
-        gradcam_layer: str = "layer4",
-        gradcam_patients: int = 8,
-        threshold: float = 0.5,
-        mode: str = "",
-        logits: bool = True,
-    ) -> None:
-        self.logits = logits
-        self.dataset, self.output_dir, self.network = dataset, output_dir, network
-        self.gradcam_layer, self.gradcam_patients, self.threshold, self.mode = (
-            gradcam_layer,
-            gradcam_patients,
-            threshold,
-            mode,
-        )
-        self.scores: dict[int, float] = {}
-        self.metrics: dict[str, Any] = {}
+        return metrics
 
     def attach(self, engine: Any) -> None:
+        """Collect at each iteration, write when ``engine`` completes."""
         from ignite.engine import Events
 
         engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self.scores.clear())
@@ -263,6 +275,4 @@ class MRPETResultsWriter:
         missing = len(self.dataset) - len(scores)
         if missing:
             logger.warning("%d samples were not scored", missing)
-        probs = [scores.get(i, float("nan")) for i in range(len(self.dataset))]
-        self.metrics = write_mrpet_results(self.dataset, probs, self.output_dir, self.network, self.gradcam_layer,
-                                           self.gradcam_patients, self.threshold, self.mode)  # fmt: skip
+        self.metrics = self.write([scores.get(i, float("nan")) for i in range(len(self.dataset))])

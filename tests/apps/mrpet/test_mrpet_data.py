@@ -108,3 +108,20 @@ def test_patient_score_is_the_most_suspicious_slice():
         ["a", "a", "a", "b", "b"], [0.1, 0.8, 0.3, 0.2, 0.4], [0, 1, 0, 0, 0]
     )
     assert ids == ["a", "b"] and scores.tolist() == [0.8, 0.4] and labels.tolist() == [1, 0]
+
+
+def test_a_single_slice_file_is_refused_where_a_volume_is_needed(tmp_path):
+    from lungcad_transforms.data.image_writer import write_nifti
+
+    pair = make_mrpet_pair(4, "both", **SMALL)
+    mr, pet = pair["mr"], pair["pet"]
+    k = mr.intensity.shape[-1] // 2
+    entry = {"patient": "flat", "mr": str(write_nifti(pair["mr_image"][..., k : k + 1], mr.spacing, mr.origin_lps,
+                                                      tmp_path / "mr_slice.nii.gz")),
+             "pet": str(write_nifti(pair["pet_suv"], pet.spacing, pet.origin_lps, tmp_path / "pet.nii.gz"))}  # fmt: skip
+    # the 3-D network's setting (train.json: min_slices 4 when spatial_dims is 3)
+    with pytest.raises(InputError, match=r"mr_slice\.nii\.gz.*has 1 slice\(s\).*at least 4 slices"):
+        MRPETVolumed("mr", spacing=(6.0, 6.0), size=(48, 48), min_slices=4)(entry)
+    # 2-D slices of mr_pet: the PET must still be registered onto the MR, which needs a volume
+    with pytest.raises(InputError, match=r"mr_slice\.nii\.gz.*2-D.*registration needs a 3-D volume"):
+        MRPETVolumed("mr_pet", spacing=(6.0, 6.0), size=(48, 48))(entry)

@@ -94,28 +94,22 @@ def test_known_rigid_offset_is_recovered_within_2mm_and_1_degree(pair, misaligne
     assert '(Transform "EulerTransform")' in paths["elastix"].read_text()
 
 
-def test_registration_without_any_overlap_is_refused(pair):
+@pytest.mark.parametrize(
+    "registration, shift_mm, problem",
+    [
+        # registered from a start 2 m away: Elastix finds nothing to match, or leaves the MR uncovered
+        ("always", 2000.0, "registration onto .* failed|after rigid alignment the PET covers"),
+        # world geometry only: the PET lies beside the MR box
+        ("never", 115.0, "after world alignment the PET covers .* do not overlap"),
+    ],
+)
+def test_pet_that_does_not_overlap_the_mr_after_alignment_is_refused(pair, registration, shift_mm, problem):
     mr, _, _, _ = _images(pair)
-    far = _tensor(
-        pair["pet_suv"],
-        pair["pet"].spacing,
-        np.asarray(pair["pet"].origin_lps) + [0.0, 0.0, 2000.0],
-        name="far_pet",
-    )
-    with pytest.raises(InputError, match="far_pet"):
-        AlignPETToMR(registration="always")(mr, far)
-
-
-def test_world_alignment_that_covers_too_little_is_refused(pair):
-    mr, _, _, _ = _images(pair)
-    beside = _tensor(
-        pair["pet_suv"],
-        pair["pet"].spacing,
-        np.asarray(pair["pet"].origin_lps) + [0.0, 0.0, 115.0],
-        name="beside",
-    )
-    with pytest.raises(InputError, match="do not overlap"):
-        AlignPETToMR(registration="never", min_overlap=0.2)(mr, beside)
+    origin = np.asarray(pair["pet"].origin_lps) + [0.0, 0.0, shift_mm]
+    away = _tensor(pair["pet_suv"], pair["pet"].spacing, origin, name="away_pet")
+    with pytest.raises(InputError, match=problem) as raised:
+        AlignPETToMR(registration=registration, min_overlap=0.2)(mr, away)
+    assert "away_pet" in str(raised.value)
 
 
 def test_registration_needs_3d(pair):
