@@ -170,7 +170,6 @@ def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
     assert "val_auc" in result.stdout + result.stderr
 
 
-@pytest.mark.slow
 def test_compare_fusion_script_writes_the_comparison(tiny_dataset, tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     try:
