@@ -97,7 +97,7 @@ def pointing_game(cams_csv: Path, tolerance_mm: float) -> dict:
             "within_one_cell": share(tolerance_mm) if share else None}  # fmt: skip
 
 
-def _summary(eval_dir: Path, backbone: str) -> dict:
+def _summary(eval_dir: Path, backbone: str, net_kwargs: dict | None = None) -> dict:
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     cam = json.loads((eval_dir / "cam" / "cam_summary.json").read_text())
     out = {}
@@ -109,7 +109,7 @@ def _summary(eval_dir: Path, backbone: str) -> dict:
     out["pointing_game_gradcam"] = cam.get("pointing_game_gradcam")
     out["true_positive_slices"] = cam.get("true_positive_slices")
     out["captum_max_abs_diff"] = cam.get("captum_max_abs_diff")
-    out["cam_cell_mm"] = cam_cell_mm(backbone)
+    out["cam_cell_mm"] = cam_cell_mm(backbone, net_kwargs=net_kwargs)
     out["pointing"] = pointing_game(eval_dir / "cam" / "cams.csv", out["cam_cell_mm"])
     return out
 
@@ -128,7 +128,10 @@ def _train_and_evaluate(
     )
     result = {"name": name, "backbone": backbone, "epochs": args.epochs, "samples_per_epoch": args.samples,
               "batch_size": args.batch, "threads": args.threads, "train": train, "evaluate": evaluate}  # fmt: skip
-    result.update(_summary(root / "eval", backbone))
+    net_kwargs = json.loads(args.net_kwargs) if getattr(args, "net_kwargs", None) else None
+    if net_kwargs:
+        result["net_kwargs"] = net_kwargs
+    result.update(_summary(root / "eval", backbone, net_kwargs))
     print(
         json.dumps({k: result[k] for k in ("name", "train", "evaluate", "patient_majority", "pointing")}),
         flush=True,
@@ -144,11 +147,16 @@ def _write_results(path: Path, results: list[dict]) -> None:
 
 def cmd_backbones(args: argparse.Namespace) -> None:
     data = ["--dataset_dir", str(Path(args.dataset_dir).resolve())]
+    if args.net_kwargs:
+        data += ["--net_kwargs", args.net_kwargs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for backbone in args.backbones:
-        results.append(_train_and_evaluate(backbone, backbone, out / backbone, data, args))
+        name, folder = (
+            (f"{backbone} ({args.tag})", f"{backbone}_{args.tag}") if args.tag else (backbone, backbone)
+        )
+        results.append(_train_and_evaluate(name, backbone, out / folder, data, args))
         _write_results(out / "backbones.json", results)
 
 
@@ -319,6 +327,8 @@ def main() -> None:
         p.add_argument("--backbones", nargs="+", default=list(BACKBONES))
         p.add_argument("--batch", type=int, default=8)
         p.add_argument("--freeze", type=int, default=2)
+        p.add_argument("--net_kwargs", default=None, help="JSON options of the network (backbones only)")
+        p.add_argument("--tag", default="", help="run name suffix and folder suffix (backbones only)")
     table = sub.add_parser("table")
     table.add_argument("files", nargs="+")
     table.add_argument("--speed", default=None, help="the speed sub-command's JSON (slices per second)")
