@@ -24,8 +24,6 @@ _NAMES = {
     "cube_points": "lungcad_transforms.apps.ctgan.cubes",
     "cut_cube": "lungcad_transforms.apps.ctgan.cubes",
     "paste_cube": "lungcad_transforms.apps.ctgan.cubes",
-    "clear_lung_points": "lungcad_transforms.apps.ctgan.real_lung_cubes",
-    "ensure_real_lung_cubes": "lungcad_transforms.apps.ctgan.real_lung_cubes",
     "EDIT_LOG_COLUMNS": "lungcad_transforms.apps.ctgan.edit_files",
     "edit_file": "lungcad_transforms.apps.ctgan.edit_files",
     "edit_scans": "lungcad_transforms.apps.ctgan.edit_files",
@@ -35,6 +33,8 @@ _NAMES = {
     "record_generator_settings": "lungcad_transforms.apps.ctgan.editor",
     "GAN_POSITIVES_FILE": "lungcad_transforms.apps.ctgan.fp_positives",
     "ensure_gan_positives": "lungcad_transforms.apps.ctgan.fp_positives",
+    "clear_lung_points": "lungcad_transforms.apps.ctgan.real_lung_cubes",
+    "ensure_real_lung_cubes": "lungcad_transforms.apps.ctgan.real_lung_cubes",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -7,10 +7,10 @@ from lungcad_transforms.utils.lazy import lazy_exports
 _SUBPACKAGES = ()
 _NAMES = {
     "PAIR_KINDS": "lungcad_transforms.apps.mrpet.phantom_pairs",
+    "MRPETDataSettings": "lungcad_transforms.apps.mrpet.phantom_pairs",
     "rigid_matrix_lps": "lungcad_transforms.apps.mrpet.phantom_pairs",
     "make_mrpet_pair": "lungcad_transforms.apps.mrpet.phantom_pairs",
     "ensure_mrpet_dataset": "lungcad_transforms.apps.mrpet.phantom_pairs",
-    "MRPETDataSettings": "lungcad_transforms.apps.mrpet.phantom_pairs",
     "SLICE_COLUMNS": "lungcad_transforms.apps.mrpet.results",
     "PATIENT_COLUMNS": "lungcad_transforms.apps.mrpet.results",
     "MRPETResultsWriter": "lungcad_transforms.apps.mrpet.results",
