@@ -315,7 +315,7 @@ def main() -> None:
             "sorts 78 M labels with `np.unique` twice, and dilates the whole volume. LungMask labels each slice "
             "with cc3d (uint32) to find the outside air, then works on the lungs' bounding box only: one 3D "
             "cc3d labelling, component sizes from a 1/8 subsample, per-slice hole filling with cc3d, and the "
-            "ellipsoid dilation as ORs of shifted copies of the mask packed 8 voxels per byte.",
+            "ellipsoid dilation as ORs of shifted copies of the mask packed 64 voxels per 64-bit word.",
         ]
     )
     print()

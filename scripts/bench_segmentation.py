@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ours: dict[str, float] = {}
     preprocessing = config.get_parsed_content("preprocessing")
     inferer = config.get_parsed_content("inferer")
-    postprocessing = config.get_parsed_content("postprocessing")
+    # the evaluator's chain (probability -> candidates -> NIfTI), not `postprocessing`, which only makes the mask
+    postprocessing = config.get_parsed_content("evaluator_postprocessing")
     data = _timed("load + lung crop + resample", ours, preprocessing, entry)
     cropped = tuple(int(s) for s in data["image"].shape[1:])
     with torch.no_grad():

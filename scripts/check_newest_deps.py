@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()  # fmt: skip
     print(f"second environment {args.venv}: {versions}")
     result = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUBSET], cwd=REPO_ROOT
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow", *SUBSET],
+        cwd=REPO_ROOT,
     )
     print(f"newest-dependency subset: exit {result.returncode} in {time.monotonic() - start:.0f} s (wall)")
     return 0 if result.returncode == 0 else 1

@@ -106,6 +106,7 @@ def test_study_folder_holds_every_output(detected, study):
         "lung_mask.nii.gz",
         "nodule_labels.nii.gz",
         "gradcam.nii.gz",
+        "nodule_probability.nii.gz",
     ):
         assert (folder / name).is_file(), name
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no work folder left behind
@@ -133,13 +134,28 @@ def test_nifti_outputs_lie_on_the_series_grid(detected, study):
     ct, series = study
     image = load_image(str(series))
     source = np.asarray(image.meta["source_affine"])
-    for name in ("lung_mask.nii.gz", "nodule_labels.nii.gz", "gradcam.nii.gz"):
+    for name in ("lung_mask.nii.gz", "nodule_labels.nii.gz", "gradcam.nii.gz", "nodule_probability.nii.gz"):
         nifti = nib.load(out / ct.seriesuid / name)
         assert nifti.shape == tuple(int(s) for s in image.meta["source_shape"])
         np.testing.assert_allclose(nifti.affine, source, atol=1e-4)
     lungs = np.asarray(nib.load(out / ct.seriesuid / "lung_mask.nii.gz").dataobj) > 0
     dice = 2 * (lungs & ct.lungs).sum() / (lungs.sum() + ct.lungs.sum())
     assert dice > 0.9  # the phantom's arrays are in the series' own (ITK) order
+
+
+def test_probability_map_is_the_segmentations_on_the_series_grid(detected, study):
+    """The voxel-wise nodule probability a user thresholds again: in [0, 1], the nodule labels inside it."""
+    run, out = detected
+    ct, _ = study
+    folder = out / ct.seriesuid
+    probability = np.asarray(nib.load(folder / "nodule_probability.nii.gz").dataobj, dtype=np.float32)
+    labels = np.asarray(nib.load(folder / "nodule_labels.nii.gz").dataobj) > 0
+    assert np.isfinite(probability).all()
+    assert probability.min() >= 0.0 and probability.max() <= 1.0
+    if (
+        labels.any()
+    ):  # a nodule label is where the segmentation called nodule: higher probability than elsewhere
+        assert probability[labels].mean() > probability[~labels].mean()
 
 
 def test_report_json_has_timings_versions_and_weight_hashes(detected, study, tiny_bundles):
