@@ -14,11 +14,9 @@ The logic lives in :func:`lungcad_transforms.apps.lidc.prepare_lidc_dataset`.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from lungcad_transforms.apps.lidc.prepare import prepare_lidc_dataset
-from lungcad_transforms.errors import InputError
+from lungcad_transforms.apps.lidc.prepare import add_prepare_arguments, prepare_lidc_dataset, run_prepare
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +24,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lidc_root", required=True, help="LIDC-IDRI folder: DICOM series and their XML, any depth"
     )
-    parser.add_argument("--out", required=True, help="output folder: labels/, datalist.json, annotations.csv")
     parser.add_argument(
         "--level",
         type=float,
@@ -39,21 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="leave out nodules marked by fewer readers (LUNA16 used 3; default 1)",
     )
-    parser.add_argument("--val_fraction", type=float, default=0.15)
-    parser.add_argument("--test_fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=0)
+    add_prepare_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        datalist = prepare_lidc_dataset(
-            args.lidc_root, args.out, level=args.level, min_readers=args.min_readers,
-            val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
-        )  # fmt: skip
-    except InputError as err:
-        print(f"prepare_lidc: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {datalist}")
-    return 0
+    return run_prepare(
+        "prepare_lidc",
+        prepare_lidc_dataset,
+        args,
+        args.lidc_root,
+        level=args.level,
+        min_readers=args.min_readers,
+    )
 
 
 if __name__ == "__main__":

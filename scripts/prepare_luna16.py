@@ -11,11 +11,10 @@ Then train the segmentation bundle on it with ``--dataset_dir /data/luna16_prepa
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from lungcad_transforms.apps.lidc.prepare import add_prepare_arguments, run_prepare
 from lungcad_transforms.apps.luna16.prepare import prepare_luna16_dataset
-from lungcad_transforms.errors import InputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,22 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         "--luna16_root", required=True, help="folder with the LUNA16 subset*/<seriesuid>.mhd scans"
     )
     parser.add_argument("--annotations", required=True, help="LUNA16 annotations.csv")
-    parser.add_argument("--out", required=True, help="output folder: labels/, datalist.json, annotations.csv")
-    parser.add_argument("--val_fraction", type=float, default=0.15)
-    parser.add_argument("--test_fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=0)
+    add_prepare_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        datalist = prepare_luna16_dataset(
-            args.luna16_root, args.annotations, args.out,
-            val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
-        )  # fmt: skip
-    except InputError as err:
-        print(f"prepare_luna16: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {datalist}")
-    return 0
+    return run_prepare("prepare_luna16", prepare_luna16_dataset, args, args.luna16_root, args.annotations)
 
 
 if __name__ == "__main__":

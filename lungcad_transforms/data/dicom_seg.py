@@ -36,6 +36,23 @@ def read_source_series(files: Sequence[str | os.PathLike], sop_instance_uids: Se
     return [by_uid[uid] for uid in sop_instance_uids]
 
 
+def _derived_instance(source_images: Sequence[Any], series_number_offset: int) -> dict[str, Any]:
+    """The identity of a new one-instance series derived from ``source_images`` (highdicom arguments).
+
+    Fresh series and instance UIDs, lungcad as the manufacturer, and a series number
+    ``series_number_offset`` above the source's (the SEG takes 900, the SR 901, so the two never share one).
+    """
+    import highdicom as hd
+
+    return {
+        "series_instance_uid": hd.UID(),
+        "series_number": int(getattr(source_images[0], "SeriesNumber", 0) or 0) + series_number_offset,
+        "sop_instance_uid": hd.UID(),
+        "instance_number": 1,
+        "manufacturer": "lungcad",
+    }
+
+
 def write_segmentation(
     path: str | os.PathLike,
     labels: np.ndarray,
@@ -91,11 +108,7 @@ def write_segmentation(
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(),
-        series_number=int(getattr(source_images[0], "SeriesNumber", 0) or 0) + 900,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="lungcad",
+        **_derived_instance(source_images, 900),
         manufacturer_model_name=algorithm_name,
         software_versions=algorithm_version,
         device_serial_number="none",

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lungcad_transforms.data.dicom_seg import _derived_instance
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_file
 
@@ -107,11 +108,7 @@ def write_measurement_report(
     sr = hd.sr.Comprehensive3DSR(
         evidence=[*source_images, segmentation],
         content=report,
-        series_instance_uid=hd.UID(),
-        series_number=int(getattr(source_images[0], "SeriesNumber", 0) or 0) + 901,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="lungcad",
+        **_derived_instance(source_images, 901),
         series_description="lungcad nodule measurements",
     )
     with atomic_file(path) as tmp:

@@ -16,6 +16,7 @@ _NAMES = {
     "GradCAMSaver": "lungcad_transforms.handlers.gradcam_saver",
     "GradientClipping": "lungcad_transforms.handlers.gradient_clipping",
     "NoduleCandidatesHandler": "lungcad_transforms.handlers.nodule_candidates",
+    "RunCollector": "lungcad_transforms.handlers.run_collector",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 from ignite.metrics import Metric
 from monai.utils import convert_to_numpy
+
+from lungcad_transforms.handlers.run_collector import RunCollector
 
 if TYPE_CHECKING:  # the dataset (an app) is only named in annotations: handlers sit below apps
     from lungcad_transforms.apps.detection.candidate_dataset import MultiScalePatchDataset
@@ -121,7 +123,7 @@ class CandidateCPM(Metric):  # type: ignore[misc,valid-type]
         return float(froc_score(self.annotations, rows, self.dataset.seriesuids).cpm)
 
 
-class CandidateScoresHandler:
+class CandidateScoresHandler(RunCollector):
     """Engine handler base: the nodule probability of every candidate a run scores, acted on when it ends.
 
     Records ``dataset index -> probability`` at every iteration; when the run completes, gathers the
@@ -137,11 +139,6 @@ class CandidateScoresHandler:
         self.logits = logits
         self.scores: dict[int, float] = {}
 
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self._complete)
-
     def _reset(self, engine: Engine) -> None:
         self.scores = {}
 
@@ -149,7 +146,7 @@ class CandidateScoresHandler:
         indices, preds = _batch_scores(engine)
         self.scores.update(zip(indices, _to_probability(preds, self.logits), strict=True))
 
-    def _complete(self, engine: Engine) -> None:
+    def _finish(self, engine: Engine) -> None:
         import torch.distributed as dist
 
         items = _gather(list(self.scores.items()))

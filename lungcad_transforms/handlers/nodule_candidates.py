@@ -17,6 +17,7 @@ from monai.utils import convert_to_numpy
 
 from lungcad_transforms.data.datasets import SkipBadScansDataset
 from lungcad_transforms.errors import InputError
+from lungcad_transforms.handlers.run_collector import RunCollector
 from lungcad_transforms.utils.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["NoduleCandidatesHandler"]
 
 
-class NoduleCandidatesHandler:
+class NoduleCandidatesHandler(RunCollector):
     """Gather the nodule candidates of every scan an engine processes; write CSV (and metrics) to a folder.
 
     Attached to a MONAI ``SupervisedEvaluator`` whose postprocessing puts candidate rows (from
@@ -74,13 +75,6 @@ class NoduleCandidatesHandler:
         self.rows: list[dict[str, Any]] = []
         self.seriesuids: list[str] = []
         self.summary: dict[str, Any] = {}
-
-    def attach(self, engine: Any) -> None:
-        from ignite.engine import Events
-
-        engine.add_event_handler(Events.STARTED, self._reset)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
-        engine.add_event_handler(Events.COMPLETED, self._finish)
 
     def _reset(self, engine: Any) -> None:
         self.rows, self.seriesuids, self.summary = [], [], {}

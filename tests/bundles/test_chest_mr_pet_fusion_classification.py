@@ -23,6 +23,7 @@ BUNDLE = REPO / "bundles" / "chest_mr_pet_fusion_classification"
 CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(n_train=4, n_val=4, n_test=4, n_misaligned=1, mr_shape=(48, 48, 12), mr_spacing=(6.0, 6.0, 8.0),
                  pet_shape=(24, 24, 12), seed=77)  # fmt: skip
+TINY_DATASET = (ensure_mrpet_dataset, "mrpet", "phantoms")  # built by conftest.tiny_dataset
 # a narrow ResNet34 on 40 x 40 crops: these tests check the workflows, not the accuracy
 TINY = {"input_spacing": [6.0, 6.0], "input_size": [48, 48], "crop_size": [40, 40], "epochs": 1, "batch_size": 16,
         "network_def#block_inplanes": [4, 8, 16, 32], "gradcam_patients": 2}  # fmt: skip
@@ -48,11 +49,6 @@ def _run(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
 
 def _rows(path: Path) -> list[list[str]]:
     return [row for _, row in read_csv_rows(path)]
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    return Path(ensure_mrpet_dataset(tmp_path_factory.mktemp("mrpet") / "phantoms", **TINY_DATA))
 
 
 @pytest.fixture(scope="module")

@@ -25,33 +25,17 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "lung_nodule_ct_fp_reduction"
 CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(n_train=2, n_val=1, n_test=1, shape=(72, 72, 48), spacing=(1.5, 1.5, 2.0), seed=7)
+TINY_DATASET = (ensure_fp_dataset, "fp", "phantoms")  # built by conftest.tiny_dataset
 # narrow networks and a short epoch: these tests check the workflows, not the accuracy
 TINY_RUN = ["--network_def#features", "[4,8,8,8,8]", "--network_def#fc_features", "[16,16]"]  # the MGI-CNN
 TINY_SMALL3DCNN = ["--network_def#channels", "[4,8,8]", "--network_def#fc_features", "[16,8]"]
 
 
-def _run(args: list[str], cwd: Path = REPO, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _bundle(run_id: str | None, configs: list[str], *overrides: str) -> subprocess.CompletedProcess:
-    files = [str(CONFIGS / c) for c in configs]
-    config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
-    head = [sys.executable, "-m", "monai.bundle", "run"] + ([run_id] if run_id else [])
-    return _run(head + ["--config_file", config_arg, *overrides])
-
-
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    return Path(ensure_fp_dataset(tmp_path_factory.mktemp("fp") / "phantoms", **TINY_DATA))
-
-
-@pytest.fixture(scope="module")
-def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
+def trained_bundle(tiny_dataset, tmp_path_factory, bundle_cli) -> Path:
     """One tiny epoch through `monai.bundle run training`; the bundle root holds models/, eval/, cache/."""
     root = tmp_path_factory.mktemp("fp_bundle")
-    result = _bundle(
+    result = bundle_cli(
         "training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
         "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
     )  # fmt: skip
@@ -140,10 +124,10 @@ def test_training_writes_a_checkpoint_that_loads_with_weights_only(trained_bundl
 
 
 @pytest.mark.slow
-def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp_path):
+def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp_path, bundle_cli):
     # `run training` and `run` both execute "initialize", where the built-in data is created on first use
     embedded = json.dumps(TINY_DATA)
-    result = _bundle(
+    result = bundle_cli(
         "training", ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", embedded,
         "--embedded_hybrid#backgrounds", "[]",  # phantoms only: the real-scan part has its own test below
         "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
@@ -155,8 +139,8 @@ def test_built_in_data_is_written_by_initialize_when_no_dataset_dir_is_given(tmp
 
 
 @pytest.mark.slow
-def test_standard_run_trains_the_small_3d_cnn(tiny_dataset, tmp_path):
-    result = _bundle(
+def test_standard_run_trains_the_small_3d_cnn(tiny_dataset, tmp_path, bundle_cli):
+    result = bundle_cli(
         None, ["train.json", "small3dcnn.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
         str(tmp_path), "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "16", "--val_interval", "1",
         *TINY_SMALL3DCNN,
@@ -169,8 +153,8 @@ def test_standard_run_trains_the_small_3d_cnn(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluation_writes_luna16_results_froc_and_gradcam(trained_bundle, tiny_dataset):
-    result = _bundle(
+def test_evaluation_writes_luna16_results_froc_and_gradcam(trained_bundle, tiny_dataset, bundle_cli):
+    result = bundle_cli(
         None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
         str(trained_bundle), "--n_bootstrap", "50", "--nodule_threshold", "0.0", "--gradcam_max_candidates", "2",
         *TINY_RUN,
@@ -198,7 +182,7 @@ def test_evaluation_writes_luna16_results_froc_and_gradcam(trained_bundle, tiny_
 
 
 @pytest.mark.slow
-def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_dataset, tmp_path):
+def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_dataset, tmp_path, bundle_cli):
     test_rows = (tiny_dataset / "candidates_test.csv").read_text().splitlines()
     uid = test_rows[1].split(",")[0]
     # the segmentation bundle's output form: probability and diameter_mm columns
@@ -212,7 +196,7 @@ def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_data
     candidates = tmp_path / "candidates.csv"
     candidates.write_text("\n".join(table) + "\n")
     out = tmp_path / "out"
-    result = _bundle(
+    result = bundle_cli(
         None, ["train.json", "inference.json"], "--bundle_root", str(trained_bundle), "--dataset_dir",
         str(tiny_dataset / "images" / "test"), "--candidates_file", str(candidates), "--output_dir", str(out),
         "--nodule_threshold", "0.0", "--gradcam_max_candidates", "1", *TINY_RUN,
@@ -233,8 +217,8 @@ def test_inference_scores_good_rows_and_skips_bad_ones(trained_bundle, tiny_data
 
 
 @pytest.mark.slow
-def test_evaluation_without_weights_says_how_to_train(tiny_dataset, tmp_path):
-    result = _bundle(
+def test_evaluation_without_weights_says_how_to_train(tiny_dataset, tmp_path, bundle_cli):
+    result = bundle_cli(
         None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
         str(tmp_path), *TINY_RUN,
     )  # fmt: skip
@@ -243,11 +227,11 @@ def test_evaluation_without_weights_says_how_to_train(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
-    files = [str(CONFIGS / "train.json"), str(CONFIGS / "multi_gpu_train.json")]
-    result = _run(
+def test_two_process_training_under_torchrun(tiny_dataset, tmp_path, bundle_cli):
+    files = bundle_cli.config_arg(["train.json", "multi_gpu_train.json"])
+    result = bundle_cli.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-         "-m", "monai.bundle", "run", "training", "--config_file", "[" + ",".join(f"'{f}'" for f in files) + "]",
+         "-m", "monai.bundle", "run", "training", "--config_file", files,
          "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path), "--epochs", "1",
          "--samples_per_epoch", "16", "--batch_size", "8", "--val_interval", "1", *TINY_RUN],
         timeout=300,
@@ -258,9 +242,9 @@ def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_embedded_default_trains_on_real_hard_negatives(tmp_path: Path, real_data: Path):
+def test_embedded_default_trains_on_real_hard_negatives(tmp_path: Path, real_data: Path, bundle_cli):
     root = tmp_path / "bundle"
-    result = _bundle(
+    result = bundle_cli(
         "training", ["train.json"], "--bundle_root", str(root), "--epochs", "1", "--samples_per_epoch", "32",
         "--batch_size", "16", "--val_interval", "1", *TINY_RUN,
         "--embedded_data", "{'n_train': 1, 'n_val': 1, 'n_test': 1, 'shape': [64, 64, 48], 'spacing': [1.5, 1.5, 2.0], 'seed': 7}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "lung_nodule_ct_gan"
 CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(n_train=2, n_val=1, shape=(80, 80, 56), spacing=(1.2, 1.2, 1.5), seed=11, remover_per_scan=4)
+TINY_DATASET = (ensure_ctgan_dataset, "ctgan", "phantoms")  # built by conftest.tiny_dataset
 TINY_NET = [
     "--generator_channels",
     "[4,8,16]",
@@ -31,29 +31,12 @@ TINY_NET = [
 ]
 
 
-def _run(args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _bundle(run_id: str | None, configs: list[str], *overrides: str) -> subprocess.CompletedProcess:
-    files = [str(CONFIGS / c) for c in configs]
-    config_arg = files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
-    head = [sys.executable, "-m", "monai.bundle", "run"] + ([run_id] if run_id else [])
-    return _run(head + ["--config_file", config_arg, *overrides])
-
-
 def _ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    return Path(ensure_ctgan_dataset(tmp_path_factory.mktemp("ctgan") / "phantoms", **TINY_DATA))
-
-
-@pytest.fixture(scope="module")
-def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
+def trained_bundle(tiny_dataset, tmp_path_factory, bundle_cli) -> Path:
     """Injector and remover, one tiny epoch each through `monai.bundle run training`.
 
     The remover's run is tracked with MONAI's built-in ``--tracking mlflow`` into ``mlruns.db`` beside it;
@@ -63,8 +46,8 @@ def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
     for task in ("injector", "remover"):
         tracking = (["--tracking", "mlflow", "--tracking_uri", _tracking_uri(root), "--use_real_lung", "$False"]
                     if task == "remover" else [])  # fmt: skip
-        _ok(_bundle("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
-                    "--task", task, "--epochs", "1", "--batch_size", "4", *TINY_NET, *tracking))  # fmt: skip
+        _ok(bundle_cli("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
+                       "--task", task, "--epochs", "1", "--batch_size", "4", *TINY_NET, *tracking))  # fmt: skip
     return root
 
 
@@ -156,17 +139,19 @@ def test_tracked_training_records_params_losses_and_the_generator_in_mlflow(trai
     )  # weights + executed config
 
 
-def test_evaluation_writes_mae_and_ssim(trained_bundle, tiny_dataset):
-    _ok(_bundle(None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
-                str(trained_bundle), "--task", "remover", *TINY_NET))  # fmt: skip
+def test_evaluation_writes_mae_and_ssim(trained_bundle, tiny_dataset, bundle_cli):
+    _ok(bundle_cli(None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
+                   str(trained_bundle), "--task", "remover", *TINY_NET))  # fmt: skip
     metrics = dict(csv.reader(open(trained_bundle / "eval" / "remover" / "metrics.csv")))
     assert 0 <= float(metrics["val_mae"]) <= 2 and -1 <= float(metrics["val_ssim"]) <= 1
 
 
-def test_inference_removes_the_annotated_nodules_of_the_validation_scans(trained_bundle, tiny_dataset):
+def test_inference_removes_the_annotated_nodules_of_the_validation_scans(
+    trained_bundle, tiny_dataset, bundle_cli
+):
     out = trained_bundle / "eval" / "inference"
-    _ok(_bundle(None, ["train.json", "inference.json"], "--bundle_root", str(trained_bundle),
-                "--embedded_data_dir", str(tiny_dataset), "--output_dir", str(out)))  # fmt: skip
+    _ok(bundle_cli(None, ["train.json", "inference.json"], "--bundle_root", str(trained_bundle),
+                   "--embedded_data_dir", str(tiny_dataset), "--output_dir", str(out)))  # fmt: skip
     rows = list(csv.DictReader(open(out / "edits.csv")))
     uid = json.loads((tiny_dataset / "datalist.json").read_text())["validation"][0]["seriesuid"]
     expected = [a for a in read_annotations(tiny_dataset / "annotations.csv") if a["seriesuid"] == uid]
@@ -194,16 +179,18 @@ def test_inject_and_remove_change_only_the_cube(trained_bundle, scan, single_tor
         assert np.all(np.abs(changed - centre) * spacing <= 8.0 + spacing)
 
 
-def test_cli_writes_nifti_and_metaimage_on_the_input_grid_and_logs_edits(trained_bundle, scan, tmp_path):
+def test_cli_writes_nifti_and_metaimage_on_the_input_grid_and_logs_edits(
+    trained_bundle, scan, tmp_path, bundle_cli
+):
     import itk
     import nibabel as nib
 
     path, at = scan
     at_args = ["--at", *map(str, at)]
     cli = [sys.executable, "-m", "lungcad_transforms.cli", "ctgan"]
-    _ok(_run([*cli, "inject", str(path), str(tmp_path / "inj.nii.gz"), *at_args, "--diameter", "6", "--bundle-dir", str(trained_bundle)]))  # fmt: skip
+    _ok(bundle_cli.run([*cli, "inject", str(path), str(tmp_path / "inj.nii.gz"), *at_args, "--diameter", "6", "--bundle-dir", str(trained_bundle)]))  # fmt: skip
     _ok(
-        _run(
+        bundle_cli.run(
             [
                 *cli,
                 "remove",
@@ -314,9 +301,9 @@ def test_injection_into_a_dicom_series_writes_a_derived_series(trained_bundle, s
 
 # ---------------------------------------------------------------------------------------- distributed
 @pytest.mark.slow
-def test_two_process_training(tiny_dataset, tmp_path):
-    files = f"['{CONFIGS / 'train.json'}','{CONFIGS / 'multi_gpu_train.json'}']"
-    result = _run(
+def test_two_process_training(tiny_dataset, tmp_path, bundle_cli):
+    files = bundle_cli.config_arg(["train.json", "multi_gpu_train.json"])
+    result = bundle_cli.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29631",
          "-m", "monai.bundle", "run", "--config_file", files, "--dataset_dir", str(tiny_dataset),
          "--bundle_root", str(tmp_path), "--epochs", "1", "--batch_size", "2", *TINY_NET],

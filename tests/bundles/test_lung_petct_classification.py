@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,25 +24,12 @@ CONFIGS = BUNDLE / "configs"
 TINY_DATA = dict(
     n_train=3, n_val=3, n_test=3, ct_shape=(48, 48, 16), ct_spacing=(7.0, 7.0, 7.5), pet_shape=(24, 24, 8)
 )
+TINY_DATASET = (ensure_petct_dataset, "petct", "data")  # built by conftest.tiny_dataset
+BUNDLE_TIMEOUT = 300
 # a narrow Res-SE Net on the tiny grid: these tests check the workflows, not the accuracy
 TINY_NET = {"channels": [4, 8, 8], "blocks": [1, 1]}
 TINY_RUN = ["--pixdim", "[7.0,7.0]", "--spatial_size", "[48,48]", "--min_lesion_pixels", "1",
             "--net_kwargs", json.dumps(TINY_NET)]  # fmt: skip
-
-
-def _run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _config_arg(configs: list[str]) -> str:
-    files = [str(CONFIGS / c) for c in configs]
-    return files[0] if len(files) == 1 else "[" + ",".join(f"'{f}'" for f in files) + "]"
-
-
-def _bundle(run_id: str | None, configs: list[str], *overrides: str) -> subprocess.CompletedProcess:
-    head = [sys.executable, "-m", "monai.bundle", "run"] + ([run_id] if run_id else [])
-    return _run(head + ["--config_file", _config_arg(configs), *overrides])
 
 
 def _ok(result: subprocess.CompletedProcess) -> str:
@@ -57,16 +43,11 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    return Path(ensure_petct_dataset(tmp_path_factory.mktemp("petct") / "data", **TINY_DATA))
-
-
-@pytest.fixture(scope="module")
-def trained_bundle(tiny_dataset, tmp_path_factory) -> Path:
+def trained_bundle(tiny_dataset, tmp_path_factory, bundle_cli) -> Path:
     """One tiny epoch through `monai.bundle run training`."""
     root = tmp_path_factory.mktemp("petct_bundle")
-    _ok(_bundle("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
-                "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", *TINY_RUN))  # fmt: skip
+    _ok(bundle_cli("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
+                   "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", *TINY_RUN))  # fmt: skip
     return root
 
 
@@ -86,10 +67,12 @@ def test_training_writes_a_checkpoint_of_the_configured_network(trained_bundle):
 
 
 @pytest.mark.slow
-def test_evaluation_writes_patient_verdicts_metrics_confusion_and_cam(trained_bundle, tiny_dataset):
-    out = _ok(_bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset),
-                      "--bundle_root", str(trained_bundle), "--n_bootstrap", "50", "--cancer_threshold", "0.0",
-                      "--cam_max_slices", "3", *TINY_RUN))  # fmt: skip
+def test_evaluation_writes_patient_verdicts_metrics_confusion_and_cam(
+    trained_bundle, tiny_dataset, bundle_cli
+):
+    out = _ok(bundle_cli("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset),
+                         "--bundle_root", str(trained_bundle), "--n_bootstrap", "50", "--cancer_threshold", "0.0",
+                         "--cam_max_slices", "3", *TINY_RUN))  # fmt: skip
     eval_dir = trained_bundle / "eval"
     test_patients = [e["patient"] for e in json.loads((tiny_dataset / "datalist.json").read_text())["test"]]
     slices = _rows(eval_dir / "slices.csv")
@@ -143,13 +126,13 @@ def _study_folder(dataset: Path, target: Path) -> None:
 
 @pytest.mark.slow
 def test_inference_on_a_folder_of_dicom_studies_reports_the_unpaired_one(
-    trained_bundle, tiny_dataset, tmp_path
+    trained_bundle, tiny_dataset, tmp_path, bundle_cli
 ):
     studies = tmp_path / "studies"
     _study_folder(tiny_dataset, studies)
     out_dir = tmp_path / "out"
-    _ok(_bundle("inferring", ["train.json", "inference.json"], "--dataset_dir", str(studies), "--bundle_root",
-                str(trained_bundle), "--output_dir", str(out_dir), "--cam_max_slices", "2", *TINY_RUN))  # fmt: skip
+    _ok(bundle_cli("inferring", ["train.json", "inference.json"], "--dataset_dir", str(studies), "--bundle_root",
+                   str(trained_bundle), "--output_dir", str(out_dir), "--cam_max_slices", "2", *TINY_RUN))  # fmt: skip
     slices = _rows(out_dir / "slices.csv")
     assert len(slices) == 3 * 16 and {r["label"] for r in slices} == {"-1"}  # no masks at inference
     assert all(0.0 <= float(r["probability"]) <= 1.0 for r in slices)
@@ -160,14 +143,14 @@ def test_inference_on_a_folder_of_dicom_studies_reports_the_unpaired_one(
 
 
 @pytest.mark.slow
-def test_real_nsclc_petct_slab_goes_through_inference(trained_bundle, real_data, tmp_path):
+def test_real_nsclc_petct_slab_goes_through_inference(trained_bundle, real_data, tmp_path, bundle_cli):
     slab = real_data / "pet" / "nsclc_radiogenomics_R01-005_petct_slab"
     if not slab.is_dir():
         pytest.skip("NSCLC-Radiogenomics PET/CT slab missing from the real test data")
     out_dir = tmp_path / "real"
-    _ok(_bundle("inferring", ["train.json", "inference.json"], "--dataset_dir", str(slab), "--bundle_root",
-                str(trained_bundle), "--output_dir", str(out_dir), "--cancer_threshold", "0.0",
-                "--cam_max_slices", "1", *TINY_RUN))  # fmt: skip
+    _ok(bundle_cli("inferring", ["train.json", "inference.json"], "--dataset_dir", str(slab), "--bundle_root",
+                   str(trained_bundle), "--output_dir", str(out_dir), "--cancer_threshold", "0.0",
+                   "--cam_max_slices", "1", *TINY_RUN))  # fmt: skip
     slices = _rows(out_dir / "slices.csv")
     assert len(slices) == 10 and {r["patient"] for r in slices} == {"R01-005"}
     assert _rows(out_dir / "skipped.csv") == []
@@ -178,16 +161,16 @@ def test_real_nsclc_petct_slab_goes_through_inference(trained_bundle, real_data,
 
 
 @pytest.mark.slow
-def test_transfer_learning_from_a_checkpoint_file_with_frozen_stages(tiny_dataset, tmp_path):
+def test_transfer_learning_from_a_checkpoint_file_with_frozen_stages(tiny_dataset, tmp_path, bundle_cli):
     # a "pre-trained" checkpoint in another trainer's layout: module. prefix, 1000-class head, under state_dict
     donor = _tiny_network(num_classes=1000)
     state = {f"module.{k}": v for k, v in donor.state_dict().items()}
     checkpoint = tmp_path / "pretrained.pth"
     torch.save({"state_dict": state}, checkpoint)
     root = tmp_path / "bundle"
-    out = _ok(_bundle("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
-                      "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", "--pretrained_checkpoint",
-                      str(checkpoint), "--freeze_stages", "2", *TINY_RUN))  # fmt: skip
+    out = _ok(bundle_cli("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
+                         "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", "--pretrained_checkpoint",
+                         str(checkpoint), "--freeze_stages", "2", *TINY_RUN))  # fmt: skip
     n_tensors = len(donor.state_dict())
     assert f"loaded {n_tensors - 2} of the network's {n_tensors} tensors" in out
     assert "froze the first 2 of 3 stages" in out
@@ -201,10 +184,10 @@ def test_transfer_learning_from_a_checkpoint_file_with_frozen_stages(tiny_datase
 
 
 @pytest.mark.slow
-def test_standard_run_creates_the_built_in_data_when_no_dataset_is_given(tmp_path):
+def test_standard_run_creates_the_built_in_data_when_no_dataset_is_given(tmp_path, bundle_cli):
     embedded = dict(TINY_DATA, n_train=3, n_val=3, n_test=0, seed=5)
-    _ok(_bundle(None, ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", json.dumps(embedded),
-                "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "8", *TINY_RUN))  # fmt: skip
+    _ok(bundle_cli(None, ["train.json"], "--bundle_root", str(tmp_path), "--embedded_data", json.dumps(embedded),
+                   "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "8", *TINY_RUN))  # fmt: skip
     datalist = json.loads((tmp_path / "data" / "petct" / "datalist.json").read_text())
     assert [len(datalist[s]) for s in ("training", "validation")] == [3, 3]
     assert (tmp_path / "models" / "model.pt").is_file()
@@ -231,25 +214,25 @@ def test_default_network_reads_cam_from_a_stride_4_map_with_an_exact_head(single
     )
 
 
-def test_missing_weights_bad_checkpoint_and_missing_data_are_reported(tiny_dataset, tmp_path):
-    result = _bundle(None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
-                     str(tmp_path), *TINY_RUN)  # fmt: skip
+def test_missing_weights_bad_checkpoint_and_missing_data_are_reported(tiny_dataset, tmp_path, bundle_cli):
+    result = bundle_cli(None, ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root",
+                        str(tmp_path), *TINY_RUN)  # fmt: skip
     assert result.returncode != 0 and "no trained weights" in result.stdout + result.stderr
     bad = tmp_path / "not_a_checkpoint.pth"
     bad.write_bytes(b"garbage")
-    result = _bundle("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path),
-                     "--epochs", "1", "--pretrained_checkpoint", str(bad), *TINY_RUN)  # fmt: skip
+    result = bundle_cli("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path),
+                        "--epochs", "1", "--pretrained_checkpoint", str(bad), *TINY_RUN)  # fmt: skip
     assert result.returncode != 0 and str(bad) in result.stdout + result.stderr
-    result = _bundle("training", ["train.json"], "--dataset_dir", str(tmp_path / "missing"), "--bundle_root",
-                     str(tmp_path), *TINY_RUN)  # fmt: skip
+    result = bundle_cli("training", ["train.json"], "--dataset_dir", str(tmp_path / "missing"), "--bundle_root",
+                        str(tmp_path), *TINY_RUN)  # fmt: skip
     assert result.returncode != 0 and "datalist not found" in result.stdout + result.stderr
 
 
 @pytest.mark.slow
-def test_two_process_training_under_torchrun(tiny_dataset, tmp_path):
-    result = _run(
+def test_two_process_training_under_torchrun(tiny_dataset, tmp_path, bundle_cli):
+    result = bundle_cli.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-         "-m", "monai.bundle", "run", "training", "--config_file", _config_arg(["train.json", "multi_gpu_train.json"]),
+         "-m", "monai.bundle", "run", "training", "--config_file", bundle_cli.config_arg(["train.json", "multi_gpu_train.json"]),
          "--dataset_dir", str(tiny_dataset), "--bundle_root", str(tmp_path), "--epochs", "1",
          "--samples_per_epoch", "16", "--batch_size", "8", *TINY_RUN],
         timeout=400,

@@ -216,39 +216,33 @@ def test_read_candidates_class_and_probability(tmp_path: Path):
     }
 
 
+ANNOTATION_ERRORS = [
+    ("", "empty"),
+    ("seriesuid,coordX,coordY,diameter_mm\n1.2,1,2,3\n", "line 1: .*lacks column.*coordZ"),
+    ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,3,4\n1.2,1,2,3\n", "line 3: expected 5 fields"),
+    ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,abc,3,4\n", "line 2: coordY is 'abc'"),
+    ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,nan,4\n", "line 2: coordZ .*not a finite"),
+    ("seriesuid,coordX,coordY,coordZ,diameter_mm\n,1,2,3,4\n", "line 2: seriesuid is empty"),
+    ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,3,-4\n", "line 2: diameter_mm is negative"),
+]
+CANDIDATE_ERRORS = [
+    ("seriesuid,coordX,coordY,coordZ\n1.2,1,2,3\n", "neither a 'class' nor a 'probability'"),
+    ("seriesuid,coordX,coordY,coordZ,class\n1.2,1,2,3,0.5\n", "line 2: class is '0.5', not an integer"),
+    ("seriesuid,coordX,coordY,coordZ,probability\n1.2,1,2,3,high\n", "line 2: probability is 'high'"),
+]
+
+
 @pytest.mark.parametrize(
-    "text, message",
-    [
-        ("", "empty"),
-        ("seriesuid,coordX,coordY,diameter_mm\n1.2,1,2,3\n", "line 1: .*lacks column.*coordZ"),
-        ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,3,4\n1.2,1,2,3\n", "line 3: expected 5 fields"),
-        ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,abc,3,4\n", "line 2: coordY is 'abc'"),
-        ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,nan,4\n", "line 2: coordZ .*not a finite"),
-        ("seriesuid,coordX,coordY,coordZ,diameter_mm\n,1,2,3,4\n", "line 2: seriesuid is empty"),
-        ("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2,1,2,3,-4\n", "line 2: diameter_mm is negative"),
-    ],
+    "reader, name, text, message",
+    [(read_annotations, "annotations.csv", *case) for case in ANNOTATION_ERRORS]
+    + [(read_candidates, "candidates.csv", *case) for case in CANDIDATE_ERRORS],
 )
-def test_read_annotations_malformed(tmp_path: Path, text: str, message: str):
-    path = tmp_path / "annotations.csv"
+def test_readers_refuse_malformed_tables(tmp_path: Path, reader, name: str, text: str, message: str):
+    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(InputError, match=message) as info:
-        read_annotations(path)
+        reader(path)
     assert info.value.path == str(path)
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("seriesuid,coordX,coordY,coordZ\n1.2,1,2,3\n", "neither a 'class' nor a 'probability'"),
-        ("seriesuid,coordX,coordY,coordZ,class\n1.2,1,2,3,0.5\n", "line 2: class is '0.5', not an integer"),
-        ("seriesuid,coordX,coordY,coordZ,probability\n1.2,1,2,3,high\n", "line 2: probability is 'high'"),
-    ],
-)
-def test_read_candidates_malformed(tmp_path: Path, text: str, message: str):
-    path = tmp_path / "candidates.csv"
-    path.write_text(text)
-    with pytest.raises(InputError, match=message):
-        read_candidates(path)
 
 
 def test_readers_name_a_missing_file(tmp_path: Path):

@@ -7,21 +7,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from image_checks import LPS_TO_RAS, load, load_ras
+from image_checks import LPS_TO_RAS, assert_nodules_on_labels, load, load_ras
 
 from lungcad_transforms.apps.phantoms.results import CTPhantom
 from lungcad_transforms.data.dicom_writer import write_dicom_series
 from lungcad_transforms.data.image_writer import write_metaimage, write_nifti
 from lungcad_transforms.errors import InputError
-
-
-def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:
-    """Each nodule's LPS centre, mapped through the loaded image's RAS affine, lands on its label."""
-    coords = pytest.importorskip("lungcad_transforms.data")
-    centres = np.array([n.center_lps for n in phantom.nodules])
-    index = coords.world_to_voxel(centres, labels_ras.affine)
-    for number, ijk in enumerate(np.floor(index + 0.5).astype(int), start=1):
-        assert int(labels_ras[0][tuple(ijk)]) == number
 
 
 def test_nifti_round_trip_keeps_world_positions(writer_ct: CTPhantom, tmp_path: Path):

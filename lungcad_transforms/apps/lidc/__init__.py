@@ -14,6 +14,8 @@ _NAMES = {
     "read_slice_geometry": "lungcad_transforms.apps.lidc.geometry",
     "sphere_mask": "lungcad_transforms.apps.lidc.prepare",
     "prepare_lidc_dataset": "lungcad_transforms.apps.lidc.prepare",
+    "add_prepare_arguments": "lungcad_transforms.apps.lidc.prepare",
+    "run_prepare": "lungcad_transforms.apps.lidc.prepare",
     "CHARACTERISTICS": "lungcad_transforms.apps.lidc.xml",
     "LidcContour": "lungcad_transforms.apps.lidc.xml",
     "LidcMark": "lungcad_transforms.apps.lidc.xml",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["sphere_mask", "prepare_lidc_dataset"]
+__all__ = ["sphere_mask", "prepare_lidc_dataset", "add_prepare_arguments", "run_prepare"]
 
 
 def sphere_mask(
@@ -214,3 +216,54 @@ def prepare_lidc_dataset(
     if not cases:
         raise InputError(lidc_root, "holds no CT series with an LIDC-IDRI XML annotation file")
     return _write_dataset(out_dir, cases, rows, val_fraction, test_fraction, seed, f"LIDC-IDRI {lidc_root}")
+
+
+# --------------------------------------------------------------------------------------------------
+# command line (scripts/prepare_lidc.py, scripts/prepare_luna16.py)
+# --------------------------------------------------------------------------------------------------
+def add_prepare_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options every dataset preparer takes: the output folder and the seeded split.
+
+    Args:
+        parser: the preparer script's parser; its own source options are added by the script.
+    """
+    parser.add_argument("--out", required=True, help="output folder: labels/, datalist.json, annotations.csv")
+    parser.add_argument("--val_fraction", type=float, default=0.15)
+    parser.add_argument("--test_fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_prepare(
+    prog: str, prepare: Callable[..., Path], args: argparse.Namespace, *sources: Any, **options: Any
+) -> int:
+    """Run a dataset preparer from its script: ``prepare(*sources, args.out, **options, <split>)``.
+
+    Args:
+        prog: the script's name, for the error line.
+        prepare: :func:`prepare_lidc_dataset` or
+            :func:`~lungcad_transforms.apps.luna16.prepare.prepare_luna16_dataset`.
+        args: the parsed options of :func:`add_prepare_arguments` (output folder and split).
+        sources: the preparer's leading arguments (the download folder, an annotation file).
+        options: more keyword arguments of ``prepare``.
+
+    Returns:
+        the exit status: 0, or 2 when the input is unusable (the error printed to stderr, no traceback).
+
+    Examples:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_prepare_arguments(parser)
+        >>> args = parser.parse_args(["--out", "prepared"])
+        >>> run_prepare("prepare_lidc", prepare_lidc_dataset, args, "/no/such/LIDC-IDRI")  # doctest: +SKIP
+        2
+    """
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        datalist = prepare(
+            *sources, args.out, **options,
+            val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+        )  # fmt: skip
+    except InputError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {datalist}")
+    return 0

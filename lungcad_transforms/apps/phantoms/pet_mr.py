@@ -15,7 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from lungcad_transforms.apps.phantoms.anatomy import Anatomy
 from lungcad_transforms.apps.phantoms.draw import patient_for, series_uid
+from lungcad_transforms.apps.phantoms.grid import Grid
 from lungcad_transforms.apps.phantoms.render import Rendered
 from lungcad_transforms.apps.phantoms.results import CTPhantom, MRPhantom, PETPhantom
 from lungcad_transforms.apps.phantoms.seeding import STREAM_MR, STREAM_PET, STREAM_SPACING, stream_rng
@@ -38,6 +40,37 @@ def _draw_mr_spacing(seed: int) -> tuple[float, float, float]:
 
 # PET and MR lesions start at 8 mm: at these modalities' resolution a smaller one would blur away.
 _LESION_DIAMETER_MM = (8.0, 30.0)
+
+
+_SCANNERS = {"pet": (_draw_pet_spacing, STREAM_PET), "mr": (_draw_mr_spacing, STREAM_MR)}
+
+
+def _lesion_patient(
+    reference: CTPhantom | PETPhantom | MRPhantom | None,
+    shape: Sequence[int],
+    spacing: Sequence[float] | None,
+    seed: int,
+    n_lesions: int | None,
+    lungs: bool | str,
+    modality: str,
+) -> tuple[Anatomy, Grid, int, np.random.Generator, Rendered]:
+    """The patient a PET or MR phantom images, rendered on its grid, and the modality's random stream.
+
+    Returns the anatomy, the grid, the seed (the reference's when there is one), the generator the image
+    noise is drawn from (one stream per modality, so a PET and an MR of one patient differ) and the render.
+    """
+    draw_spacing, stream = _SCANNERS[modality]
+    an, grid, seed = patient_for(
+        reference,
+        shape,
+        spacing,
+        seed,
+        draw_spacing,
+        n_nodules=n_lesions,
+        lungs=lungs,
+        nodule_diameter_mm=_LESION_DIAMETER_MM,
+    )
+    return an, grid, seed, stream_rng(seed, stream, *grid.shape), an.render(grid)
 
 
 def _tissue_image(r: Rendered, lut: np.ndarray) -> np.ndarray:
@@ -80,18 +113,7 @@ def make_pet_phantom(
         >>> [l.center_lps for l in pet.lesions] == [n.center_lps for n in ct.nodules]
         True
     """
-    an, grid, seed = patient_for(
-        reference,
-        shape,
-        spacing,
-        seed,
-        _draw_pet_spacing,
-        n_nodules=n_lesions,
-        lungs=lungs,
-        nodule_diameter_mm=_LESION_DIAMETER_MM,
-    )
-    rng = stream_rng(seed, STREAM_PET, *grid.shape)
-    r = an.render(grid)
+    an, grid, seed, rng, r = _lesion_patient(reference, shape, spacing, seed, n_lesions, lungs, "pet")
     suv = _tissue_image(r, pet_lut(rng))
     lesion_suv = []
     for spec, (sl, frac, _) in zip(an._nodule_specs, r.nodule_frac, strict=True):
@@ -143,18 +165,7 @@ def make_mr_phantom(
         >>> bool(fat.mean() > 2 * muscle.mean())
         True
     """
-    an, grid, seed = patient_for(
-        reference,
-        shape,
-        spacing,
-        seed,
-        _draw_mr_spacing,
-        n_nodules=n_lesions,
-        lungs=lungs,
-        nodule_diameter_mm=_LESION_DIAMETER_MM,
-    )
-    rng = stream_rng(seed, STREAM_MR, *grid.shape)
-    r = an.render(grid)
+    an, grid, seed, rng, r = _lesion_patient(reference, shape, spacing, seed, n_lesions, lungs, "mr")
     lut = mr_lut(rng)
     img = _tissue_image(r, lut)
     for sl, frac, _ in r.nodule_frac:

@@ -46,6 +46,12 @@ class AlignPETToMRd(MapTransform):
     with ``mr_mask_key`` / ``pet_mask_key`` present, their overlap is reported and the PET mask is put on
     the MR grid too.
 
+    Args:
+        mr_key, pet_key: the keys of the MR and of the PET (replaced by the aligned PET).
+        mr_mask_key, pet_mask_key: optional mask keys; the PET mask is resampled onto the MR grid too.
+        **align_kwargs: the keyword arguments of :class:`AlignPETToMR` (``registration``, ``transform``,
+            ``min_overlap``, ``iterations``, ``check_patient``).
+
     Examples:
         >>> d = AlignPETToMRd()({"mr": mr, "pet": pet})  # doctest: +SKIP
         >>> d["pet"].meta["registration"]["method"]  # doctest: +SKIP
@@ -60,11 +66,7 @@ class AlignPETToMRd(MapTransform):
         pet_key: str = "pet",
         mr_mask_key: str | None = None,
         pet_mask_key: str | None = None,
-        registration: str = "auto",
-        transform: str = "rigid",
-        min_overlap: float = 0.2,
-        iterations: int = 800,
-        check_patient: bool = True,
+        **align_kwargs: Any,
     ) -> None:
         super().__init__([mr_key, pet_key])
         self.mr_key, self.pet_key, self.mr_mask_key, self.pet_mask_key = (
@@ -73,7 +75,8 @@ class AlignPETToMRd(MapTransform):
             mr_mask_key,
             pet_mask_key,
         )
-        self.align = AlignPETToMR(registration, transform, min_overlap, iterations, check_patient)
+        # the alignment's parameters and their defaults live on AlignPETToMR alone (no drifting copy)
+        self.align = AlignPETToMR(**align_kwargs)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         from lungcad_transforms.transforms.registration.functional import resample_through

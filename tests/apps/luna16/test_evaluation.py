@@ -43,6 +43,15 @@ def test_files_and_lists_give_the_same_result(luna_files):
     assert from_files.sources["results"] == str(folder / "results.csv")
 
 
+def froc_argv(folder, results: str = "results.csv", *options: str) -> list[str]:
+    """The command line evaluating ``results`` against the ``luna_files`` in ``folder``, then ``options``."""
+    files = {"--annotations": "annotations.csv", "--seriesuids": "seriesuids.csv", "--results": results}
+    argv = []
+    for option, name in files.items():
+        argv += [option, str(folder / name)]
+    return argv + list(options)
+
+
 def run_cli(argv):
     parser = argparse.ArgumentParser(prog="lungcad froc")
     add_froc_arguments(parser)
@@ -52,22 +61,8 @@ def run_cli(argv):
 def test_command_prints_seven_sensitivities_then_cpm_and_writes_the_report(luna_files, capsys):
     folder, (nodules, excluded, marks, uids) = luna_files
     out = folder / "report"
-    argv = [
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "results.csv"),
-        "--excluded",
-        str(folder / "annotations_excluded.csv"),
-        "--out",
-        str(out),
-        "--bootstrap",
-        "40",
-        "--seed",
-        "1",
-    ]
+    argv = froc_argv(folder, "results.csv", "--excluded", str(folder / "annotations_excluded.csv"))
+    argv += ["--out", str(out), "--bootstrap", "40", "--seed", "1"]
     assert run_cli(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     expected = froc_score(nodules, marks, uids, excluded=excluded)
@@ -91,16 +86,7 @@ def test_command_prints_seven_sensitivities_then_cpm_and_writes_the_report(luna_
 def test_command_reports_bad_input_on_stderr_with_status_2(luna_files, capsys):
     folder, _ = luna_files
     (folder / "broken.csv").write_text(f"seriesuid,coordX,coordY,coordZ,probability\n{S0},x,0,0,0.5\n")
-    argv = [
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "broken.csv"),
-        "--out",
-        str(folder / "never"),
-    ]
+    argv = froc_argv(folder, "broken.csv", "--out", str(folder / "never"))
     assert run_cli(argv) == 2
     err = capsys.readouterr().err
     assert "broken.csv: line 2: coordX is 'x', not a number" in err
@@ -111,15 +97,7 @@ def test_lungcad_froc_subcommand(luna_files, capsys):
     from lungcad_transforms.cli import main
 
     folder, _ = luna_files
-    argv = [
-        "froc",
-        "--annotations",
-        str(folder / "annotations.csv"),
-        "--seriesuids",
-        str(folder / "seriesuids.csv"),
-        "--results",
-        str(folder / "results.csv"),
-    ]
+    argv = ["froc", *froc_argv(folder)]
     assert main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert (

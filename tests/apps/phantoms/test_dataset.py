@@ -9,22 +9,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from image_checks import load, load_ras, tree_digest
+from image_checks import assert_nodules_on_labels, load, load_ras, tree_digest
 from monai.data import load_decathlon_datalist
 
 from lungcad_transforms.apps.phantoms.ct import make_ct_phantom
 from lungcad_transforms.apps.phantoms.dataset import write_phantom_dataset
-from lungcad_transforms.apps.phantoms.results import NODULE_KINDS, CTPhantom
+from lungcad_transforms.apps.phantoms.results import NODULE_KINDS
 from lungcad_transforms.errors import InputError
-
-
-def assert_nodules_on_labels(phantom: CTPhantom, labels_ras) -> None:
-    """Each nodule's LPS centre, mapped through the loaded image's RAS affine, lands on its label."""
-    coords = pytest.importorskip("lungcad_transforms.data")
-    centres = np.array([n.center_lps for n in phantom.nodules])
-    index = coords.world_to_voxel(centres, labels_ras.affine)
-    for number, ijk in enumerate(np.floor(index + 0.5).astype(int), start=1):
-        assert int(labels_ras[0][tuple(ijk)]) == number
 
 
 def test_phantom_dataset(tmp_path: Path):
