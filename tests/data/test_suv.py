@@ -36,32 +36,23 @@ def hand_factor(path: Path) -> float:
     return float(ds.PatientWeight) * 1000.0 / decayed
 
 
+# a minimal PET header: 70 kg, 370 MBq of 18F at 10:00:00, series start 11:00:00, START
+PET_TAGS = dict(Modality="PT", Units="BQML", DecayCorrection="START", PatientWeight="70", SeriesDate="20240105",
+                SeriesTime="110000", AcquisitionDate="20240105", AcquisitionTime="110000")  # fmt: skip
+RADIOPHARMACEUTICAL_TAGS = dict(
+    RadiopharmaceuticalStartTime="100000", RadionuclideTotalDose="370000000", RadionuclideHalfLife="6586.2"
+)
+
+
 def pet_header(**changes) -> Dataset:
-    """A minimal PET header: 70 kg, 370 MBq of 18F at 10:00:00, series start 11:00:00, START."""
-    info = Dataset()
-    info.RadiopharmaceuticalStartTime = "100000"
-    info.RadionuclideTotalDose = "370000000"
-    info.RadionuclideHalfLife = "6586.2"
-    ds = Dataset()
-    ds.Modality = "PT"
-    ds.Units = "BQML"
-    ds.DecayCorrection = "START"
-    ds.PatientWeight = "70"
-    ds.SeriesDate = "20240105"
-    ds.SeriesTime = "110000"
-    ds.AcquisitionDate = "20240105"
-    ds.AcquisitionTime = "110000"
-    ds.RadiopharmaceuticalInformationSequence = Sequence([info])
-    for keyword, value in changes.items():
-        target = (
-            info
-            if keyword.startswith("Radio") and keyword != "RadiopharmaceuticalInformationSequence"
-            else ds
-        )
-        if value is None:
-            delattr(target, keyword)
-        else:
-            setattr(target, keyword, value)
+    """The header of ``PET_TAGS`` and ``RADIOPHARMACEUTICAL_TAGS`` with ``changes`` (None: the tag is absent)."""
+    info, ds = Dataset(), Dataset()
+    for keyword, value in {**RADIOPHARMACEUTICAL_TAGS, **PET_TAGS, **changes}.items():
+        in_sequence = keyword.startswith("Radio") and keyword != "RadiopharmaceuticalInformationSequence"
+        if value is not None:
+            setattr(info if in_sequence else ds, keyword, value)
+    if "RadiopharmaceuticalInformationSequence" not in changes:
+        ds.RadiopharmaceuticalInformationSequence = Sequence([info])
     return ds
 
 

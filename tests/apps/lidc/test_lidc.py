@@ -118,22 +118,26 @@ def test_consensus_needs_half_the_readers(lidc_0003: Path, lidc_0003_xml: Path, 
     assert int((lidc_consensus(lidc_0003_xml, lidc_0003, image, min_readers=5).labels > 0).sum()) == 0
 
 
-def test_bad_xml(tmp_path: Path, lidc_0003: Path):
-    broken = tmp_path / "broken.xml"
-    broken.write_text("<LidcReadMessage><readingSession>")
-    with pytest.raises(InputError, match="well-formed"):
-        read_lidc_xml(broken)
-    radiograph = tmp_path / "cxr.xml"
-    radiograph.write_text("<IdriReadMessage></IdriReadMessage>")
-    with pytest.raises(InputError, match="not an LIDC CT read message"):
-        read_lidc_xml(radiograph)
-    other_series = tmp_path / "other.xml"
-    other_series.write_text(
-        '<LidcReadMessage xmlns="http://www.nih.gov"><ResponseHeader><SeriesInstanceUid>1.2.3</SeriesInstanceUid>'
-        "</ResponseHeader></LidcReadMessage>"
-    )
-    with pytest.raises(InputError, match="1.2.3"):
-        lidc_consensus(other_series, lidc_0003)
+OTHER_SERIES_XML = (
+    '<LidcReadMessage xmlns="http://www.nih.gov"><ResponseHeader><SeriesInstanceUid>1.2.3</SeriesInstanceUid>'
+    "</ResponseHeader></LidcReadMessage>"
+)
+
+
+@pytest.mark.parametrize(
+    "text, read, message",
+    [
+        ("<LidcReadMessage><readingSession>", "xml", "well-formed"),
+        ("<IdriReadMessage></IdriReadMessage>", "xml", "not an LIDC CT read message"),
+        (OTHER_SERIES_XML, "consensus", "1.2.3"),  # the read of another series than the scan's
+    ],
+    ids=["truncated", "radiograph", "other-series"],
+)
+def test_bad_xml(tmp_path: Path, lidc_0003: Path, text: str, read: str, message: str):
+    path = tmp_path / "read.xml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_lidc_xml(path) if read == "xml" else lidc_consensus(path, lidc_0003)
 
 
 def test_sphere_mask_on_anisotropic_grid():
