@@ -64,7 +64,8 @@ def lower_bounds() -> dict[str, str]:
     return {name.lower(): version for name, version in found if name.lower() in PACKAGES}
 
 
-def _make_venv(venv: Path, newest: dict[str, str]) -> Path:
+def overlay_venv(venv: Path, pins: dict[str, str]) -> Path:
+    """A virtual environment at ``venv`` with ``pins`` (name: version) over this environment's packages."""
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -76,8 +77,8 @@ def _make_venv(venv: Path, newest: dict[str, str]) -> Path:
     (purelib / "zz_base_environment.pth").write_text(
         f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
     )
-    pins = [f"{name}=={version}" for name, version in newest.items()]
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", *pins], check=True)
+    wanted = [f"{name}=={version}" for name, version in pins.items()]
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", *wanted], check=True)
     return python
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     start = time.monotonic()
-    python = _make_venv(Path(args.venv), newest)
+    python = overlay_venv(Path(args.venv), newest)
     versions = subprocess.run(
         [str(python), "-c", "import monai, ignite; print('monai', monai.__version__, 'ignite', ignite.__version__)"],
         check=True, capture_output=True, text=True, cwd=REPO_ROOT,

@@ -28,6 +28,7 @@ _NAMES = {
     "ITKDicomSeriesReader": "lungcad_transforms.data.dicom",
     "write_derived_series": "lungcad_transforms.data.dicom_derived",
     "read_source_series": "lungcad_transforms.data.dicom_seg",
+    "derived_series_identity": "lungcad_transforms.data.dicom_seg",
     "write_segmentation": "lungcad_transforms.data.dicom_seg",
     "check_segmentation": "lungcad_transforms.data.dicom_seg",
     "write_measurement_report": "lungcad_transforms.data.dicom_sr",

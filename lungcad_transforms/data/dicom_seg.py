@@ -12,7 +12,7 @@ import numpy as np
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_file
 
-__all__ = ["read_source_series", "write_segmentation", "check_segmentation"]
+__all__ = ["read_source_series", "derived_series_identity", "write_segmentation", "check_segmentation"]
 
 
 def read_source_series(files: Sequence[str | os.PathLike], sop_instance_uids: Sequence[str]) -> list[Any]:
@@ -36,8 +36,8 @@ def read_source_series(files: Sequence[str | os.PathLike], sop_instance_uids: Se
     return [by_uid[uid] for uid in sop_instance_uids]
 
 
-def _derived_instance(source_images: Sequence[Any], series_number_offset: int) -> dict[str, Any]:
-    """The identity of a new one-instance series derived from ``source_images`` (highdicom arguments).
+def derived_series_identity(source_images: Sequence[Any], series_number_offset: int) -> dict[str, Any]:
+    """The identity of a new one-instance series derived from ``source_images`` (highdicom keyword arguments).
 
     Fresh series and instance UIDs, lungcad as the manufacturer, and a series number
     ``series_number_offset`` above the source's (the SEG takes 900, the SR 901, so the two never share one).
@@ -108,7 +108,7 @@ def write_segmentation(
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        **_derived_instance(source_images, 900),
+        **derived_series_identity(source_images, 900),
         manufacturer_model_name=algorithm_name,
         software_versions=algorithm_version,
         device_serial_number="none",

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lungcad_transforms.data.dicom_seg import _derived_instance
+from lungcad_transforms.data.dicom_seg import derived_series_identity
 from lungcad_transforms.errors import InputError
 from lungcad_transforms.utils.atomic import atomic_file
 
@@ -108,7 +108,7 @@ def write_measurement_report(
     sr = hd.sr.Comprehensive3DSR(
         evidence=[*source_images, segmentation],
         content=report,
-        **_derived_instance(source_images, 901),
+        **derived_series_identity(source_images, 901),
         series_description="lungcad nodule measurements",
     )
     with atomic_file(path) as tmp:

@@ -8,7 +8,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from lungcad_transforms.data.dicom_seg import check_segmentation, read_source_series, write_segmentation
+from lungcad_transforms.data.dicom_seg import (
+    check_segmentation,
+    derived_series_identity,
+    read_source_series,
+    write_segmentation,
+)
 from lungcad_transforms.data.dicom_sr import check_measurement_report, write_measurement_report
 from lungcad_transforms.errors import InputError
 
@@ -85,6 +90,23 @@ def test_seg_and_sr_round_trip_and_reference_the_source(tmp_path: Path, series):
     }
     assert ds.SOPInstanceUID in evidence and sources[0].SOPInstanceUID in evidence
     assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+
+
+def test_derived_series_identity_is_new_and_numbered_above_the_source(series):
+    _, sources, _ = series
+    seg, sr = derived_series_identity(sources, 900), derived_series_identity(sources, 901)
+    assert (
+        seg["series_number"] == int(sources[0].SeriesNumber) + 900
+        and sr["series_number"] == seg["series_number"] + 1
+    )
+    uids = {
+        seg["series_instance_uid"],
+        seg["sop_instance_uid"],
+        sr["series_instance_uid"],
+        sr["sop_instance_uid"],
+    }
+    assert len(uids) == 4 and sources[0].SeriesInstanceUID not in uids
+    assert seg["instance_number"] == 1 and seg["manufacturer"] == "lungcad"
 
 
 def test_check_segmentation_catches_a_seg_that_differs(tmp_path: Path, series):
