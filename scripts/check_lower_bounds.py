@@ -26,12 +26,11 @@ import json
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 
-from check_newest_deps import overlay_venv
+from check_newest_deps import overlay_venv, version_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = ("viz", "dicomseg", "tracking", "registration")
@@ -46,11 +45,6 @@ SUBSET = [
     "tests/apps/zoo/test_weights.py",
     "tests/apps/cad",
 ]
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    parts = [int(p) for p in re.findall(r"\d+", version.split("+")[0])[:4]]
-    return tuple(parts + [0] * (4 - len(parts)))  # "0.9" is "0.9.0"
 
 
 def _requirements(block: str) -> dict[str, str]:
@@ -74,17 +68,17 @@ def lower_bounds(pyproject: Path = REPO_ROOT / "pyproject.toml") -> dict[str, st
 
 def resolve(pins: dict[str, str]) -> str | None:
     """None when pip can install ``pins`` together (dependencies included); else pip's error lines."""
-    with tempfile.TemporaryDirectory() as tmp:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", str(Path(tmp) / "r.json"),
-             *(f"{name}=={version}" for name, version in pins.items())],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode == 0:
-            json.loads((Path(tmp) / "r.json").read_text())  # a report, so pip did resolve
-            return None
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run",
+         *(f"{name}=={version}" for name, version in pins.items())],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if result.returncode == 0:
+        return None
+    # pip's verdict (stderr) and its explanation (stdout: "highdicom 0.28.0 depends on pydicom>=3.0.1")
+    lines = (result.stderr + "\n" + result.stdout).splitlines()
     return "\n".join(
-        line for line in result.stderr.splitlines() if line.startswith("ERROR") or "requires" in line
+        line for line in lines if line.startswith("ERROR") or "depends on" in line or "requested" in line
     )
 
 
@@ -101,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     bounds = lower_bounds()
     installed = {name: metadata.version(name) for name in bounds}
-    below = [n for n in bounds if _version_key(installed[n]) < _version_key(bounds[n])]
+    below = [n for n in bounds if version_key(installed[n]) < version_key(bounds[n])]
     if below:
         print(f"error: installed below the lower bound: {', '.join(below)}", file=sys.stderr)
         return 1
@@ -116,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     overlay = {
         n: v
         for n, v in bounds.items()
-        if n not in NOT_OVERLAID and _version_key(installed[n]) > _version_key(v)
+        if n not in NOT_OVERLAID and version_key(installed[n]) > version_key(v)
     }
     for name in sorted(bounds):
         print(
@@ -131,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             check=True, capture_output=True, text=True, cwd=REPO_ROOT,
         ).stdout
     )  # fmt: skip
-    wrong = [f"{n} {seen[n]}" for n in overlay if _version_key(seen[n]) != _version_key(overlay[n])]
+    wrong = [f"{n} {seen[n]}" for n in overlay if version_key(seen[n]) != version_key(overlay[n])]
     if wrong:
         print(f"error: the second environment does not see the bounds: {', '.join(wrong)}", file=sys.stderr)
         return 1

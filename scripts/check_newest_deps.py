@@ -40,8 +40,10 @@ SUBSET = [
 ]
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:4])
+def version_key(version: str) -> tuple[int, ...]:
+    """``version`` as four numbers to compare ("0.9" is "0.9.0"; a local label like "+cpu" is ignored)."""
+    parts = [int(p) for p in re.findall(r"\d+", version.split("+")[0])[:4]]
+    return tuple(parts + [0] * (4 - len(parts)))
 
 
 def newest_versions(python: str = sys.executable) -> dict[str, str]:
@@ -97,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: pyproject >= {bounds.get(name)}, installed {installed[name]}, newest served {newest[name]}"
         )
-        if name in bounds and _version_key(bounds[name]) > _version_key(installed[name]):
+        if name in bounds and version_key(bounds[name]) > version_key(installed[name]):
             print(
                 f"error: the lower bound of {name} is above the tested (installed) version", file=sys.stderr
             )
             return 1
-    newer = {n: v for n, v in newest.items() if _version_key(v) > _version_key(installed[n])}
+    newer = {n: v for n, v in newest.items() if version_key(v) > version_key(installed[n])}
     if not newer and not args.force:
         print(
             "the installed MONAI and ignite are the newest the registry serves: the main test run covers them"
