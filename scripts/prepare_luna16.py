@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lungcad_transforms.apps.lidc.prepare import add_prepare_arguments, run_prepare
 from lungcad_transforms.apps.luna16.prepare import prepare_luna16_dataset
+from lungcad_transforms.apps.prepared.dataset import add_prepare_arguments, run_prepare
 
 
 def main(argv: list[str] | None = None) -> int:

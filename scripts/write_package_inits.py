@@ -37,6 +37,7 @@ DOCS = {
     "apps/phantoms": "Synthetic CT, PET and MR phantoms with known nodules, and phantom datasets on disk.",
     "apps/lidc": "LIDC-IDRI: reader XML, consensus masks and dataset preparation.",
     "apps/luna16": "LUNA16: dataset preparation and the FROC / CPM evaluation command.",
+    "apps/prepared": "Prepared datasets: sphere labels, the labels/datalist/annotations folder and the preparer command line.",
     "apps/detection": "Nodule detection data: candidate patch datasets and phantom candidate tables.",
     "apps/cad": "The CAD jobs run from the command line: lung masking of a scan, the demo.",
     "apps/ctgan": "CT-GAN: in-painting generators that inject or remove lung nodules, their training data and the file edits.",

@@ -14,6 +14,7 @@ _SUBPACKAGES = (
     "mrpet",
     "petct",
     "phantoms",
+    "prepared",
     "zoo",
 )
 _NAMES = {}

@@ -33,14 +33,14 @@ __all__ = ["GradCAMSaver"]
 
 
 class GradCAMSaver(CandidateScoresHandler):
-    """Engine handler: Grad-CAM heatmaps (NIfTI in scan space) and montages (PNG) of the candidates called nodules.
+    """Engine handler: Grad-CAM heatmaps (NIfTI on the scan file's grid) and montages (PNG) of the candidates called nodules.
 
     During the run it records every candidate's probability; at the end it takes those at or above
     ``threshold``, computes their Grad-CAM from the dataset's cached patches, loads each of their scans
     once, and writes under ``output_dir``:
 
-    - ``<seriesuid>_<n>_gradcam.nii.gz``: the heatmap (float32, 0..1) on the scan's voxel grid with the
-      scan's RAS affine, zero outside the candidate's patch;
+    - ``<seriesuid>_<n>_gradcam.nii.gz``: the heatmap (float32, 0..1) on the voxel grid of the scan file
+      (same shape, affine and axis order), zero outside the candidate's patch;
     - ``<seriesuid>_<n>_gradcam.png``: axial, coronal and sagittal slices through the candidate, heatmap on top;
     - ``gradcam.csv``: one line per explained candidate (its row, probability, files, heatmap peak in
       LUNA16 world mm and, with annotations, whether the peak lies inside a nodule);
@@ -95,7 +95,7 @@ class GradCAMSaver(CandidateScoresHandler):
         """Explain the candidates of ``scores`` (dataset index -> probability) at or above the threshold."""
         from lungcad_transforms.data.coords import voxel_to_world, world_to_voxel
         from lungcad_transforms.data.image_reader import load_image
-        from lungcad_transforms.data.image_writer import save_nifti
+        from lungcad_transforms.data.image_writer import write_image
         from lungcad_transforms.data.tables import read_annotations
         from lungcad_transforms.visualize.montage import save_montage
 
@@ -132,7 +132,8 @@ class GradCAMSaver(CandidateScoresHandler):
                 volume = np.zeros(hu.shape, np.float32)
                 volume[box] = values
                 stem = f"{uid}_{n}_gradcam"
-                nifti = save_nifti(volume, scan_affine, self.output_dir / f"{stem}.nii.gz", dtype=np.float32)
+                # on the scan file's own voxel grid, so it overlays the user's input voxel by voxel
+                nifti = write_image(volume, self.output_dir / f"{stem}.nii.gz", like=image, dtype=np.float32)
                 # an all-zero map (no positive evidence in the target layer) has no peak
                 peak = None
                 if float(volume.max()) > 0.0:

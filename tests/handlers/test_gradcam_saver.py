@@ -52,10 +52,11 @@ def test_gradcam_saver_writes_aligned_nifti_montage_and_table(tmp_path):
         "gradcam_summary.json",
     ]
     heat = nib.load(tmp_path / "out" / "case_0_gradcam.nii.gz")
-    image = lungcad_io.load_image(str(scan))
-    # aligned with the scan: same grid, same RAS affine
-    assert heat.shape == tuple(image.shape[1:])
-    np.testing.assert_allclose(heat.affine, np.asarray(image.affine), atol=1e-5)
+    # on the scan file's own grid (LPS-ordered here, not the loaded RAS one): it overlays voxel by voxel
+    source = nib.load(scan)
+    assert heat.shape == source.shape
+    np.testing.assert_allclose(heat.affine, source.affine, atol=1e-5)
+    assert not np.allclose(heat.affine, np.asarray(lungcad_io.load_image(str(scan)).affine), atol=1e-3)
     data = np.asarray(heat.dataobj)
     assert 0.0 <= data.min() and data.max() <= 1.0 + 1e-6 and data.max() > 0
     # the map is confined to the finest (20 mm) patch around the candidate ...
@@ -64,9 +65,7 @@ def test_gradcam_saver_writes_aligned_nifti_montage_and_table(tmp_path):
     assert np.all(extent_mm <= 20.0 + 2 * np.asarray(spacing))
     # ... and peaks on the nodule, at its world position
     peak = np.unravel_index(int(data.argmax()), data.shape)
-    np.testing.assert_allclose(
-        voxel_to_world(np.asarray(peak, float), np.asarray(image.affine))[0], centre, atol=2.0
-    )
+    np.testing.assert_allclose(voxel_to_world(np.asarray(peak, float), heat.affine)[0], centre, atol=2.0)
     assert summary["fraction_peak_inside_nodule"] == 1.0
     row = (tmp_path / "out" / "gradcam.csv").read_text().splitlines()
     assert row[0].startswith("seriesuid,coordX,coordY,coordZ,probability") and len(row) == 3

@@ -7,9 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from lungcad_transforms.apps.lidc.prepare import _write_dataset, sphere_mask
+from lungcad_transforms.apps.prepared.dataset import PreparedCase, sphere_mask, write_prepared_dataset
 from lungcad_transforms.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -27,8 +25,8 @@ def prepare_luna16_dataset(
 ) -> Path:
     """Sphere nodule masks for LUNA16 scans (``subset*/<seriesuid>.mhd``) from ``annotations.csv``.
 
-    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz`` (:func:`sphere_mask` of its annotation rows on
-    the scan's grid, the n-th row of the scan labelled ``n``), an entry in ``datalist.json`` and its rows
+    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz`` (:func:`~lungcad_transforms.apps.prepared.dataset.sphere_mask` of its annotation rows on
+    the scan file's own voxel grid, the n-th row of the scan labelled ``n``), an entry in ``datalist.json`` and its rows
     copied to ``<out_dir>/annotations.csv``.
     Scans without nodules are kept (they teach the network what is not a nodule).
 
@@ -64,12 +62,13 @@ def prepare_luna16_dataset(
         except InputError as err:
             logger.error("scan %s left out: %s", uid, err)
             continue
-        affine = np.asarray(image.affine, dtype=np.float64)
         nodules = by_uid.get(uid, [])
-        mask = sphere_mask(image.shape[1:], affine, nodules, label_each=True)
-        cases.append(({"image": image_path, "seriesuid": uid}, mask, affine))
+        mask = sphere_mask(image.shape[1:], image.affine, nodules, label_each=True)
+        cases.append(PreparedCase({"image": image_path, "seriesuid": uid}, mask, image.meta))
         rows.extend(nodules)
         logger.info("scan %s: %d nodule sphere(s)", uid, len(nodules))
     if not cases:
         raise InputError(luna16_root, "holds no LUNA16 MetaImage scan (.mhd)")
-    return _write_dataset(out_dir, cases, rows, val_fraction, test_fraction, seed, f"LUNA16 {luna16_root}")
+    return write_prepared_dataset(
+        out_dir, cases, rows, val_fraction, test_fraction, seed, f"LUNA16 {luna16_root}"
+    )

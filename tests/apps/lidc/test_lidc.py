@@ -14,7 +14,6 @@ import pytest
 
 from lungcad_transforms.apps.lidc.consensus import group_marks, lidc_consensus
 from lungcad_transforms.apps.lidc.geometry import read_slice_geometry
-from lungcad_transforms.apps.lidc.prepare import sphere_mask
 from lungcad_transforms.apps.lidc.xml import read_lidc_xml
 from lungcad_transforms.data.coords import world_to_voxel
 from lungcad_transforms.data.tables import read_annotations
@@ -140,20 +139,6 @@ def test_bad_xml(tmp_path: Path, lidc_0003: Path, text: str, read: str, message:
         read_lidc_xml(path) if read == "xml" else lidc_consensus(path, lidc_0003)
 
 
-def test_sphere_mask_on_anisotropic_grid():
-    affine = np.diag([-0.7, -0.7, 2.5, 1.0])
-    affine[:3, 3] = [100.0, 80.0, -200.0]
-    row = {"coordX": -80.0, "coordY": -60.0, "coordZ": -180.0, "diameter_mm": 12.0}
-    mask = sphere_mask((64, 64, 20), affine, [row])
-    volume = mask.sum() * 0.7 * 0.7 * 2.5
-    assert volume == pytest.approx(4 / 3 * np.pi * 6.0**3, rel=0.15)
-    centre = np.argwhere(mask).mean(axis=0)
-    assert np.allclose(
-        centre, world_to_voxel([row["coordX"], row["coordY"], row["coordZ"]], affine)[0], atol=0.5
-    )
-    assert sphere_mask((64, 64, 20), affine, [{**row, "coordZ": 500.0}]).sum() == 0
-
-
 def test_prepare_lidc_script_writes_mask_and_datalist(tmp_path: Path, real_data: Path):
     out = tmp_path / "lidc_prepared"
     root = real_data / "chest_ct/lidc_idri_slabs"
@@ -170,6 +155,11 @@ def test_prepare_lidc_script_writes_mask_and_datalist(tmp_path: Path, real_data:
     label = nib.load(out / entry["label"])
     values = np.unique(np.asarray(label.dataobj))
     assert label.shape == (512, 512, 11) and len(values) == 2 and values[0] == 0  # one nodule, labelled n > 0
+    # on the series' own voxel grid (ITK's slice order), so it overlays the DICOM voxel by voxel
+    from lungcad_transforms.data.image_reader import load_image
+
+    scan = load_image({"image": entry["image"], "seriesuid": LIDC_0003_SERIES})
+    np.testing.assert_allclose(label.affine, scan.meta["source_affine"], atol=1e-4)
     rows = [r for r in read_annotations(out / "annotations.csv") if r["seriesuid"] == LIDC_0003_SERIES]
     assert len(rows) == 1 and abs(rows[0]["coordZ"] - (-190.46)) < 2.0
 
@@ -207,6 +197,11 @@ def test_prepare_luna16_sphere_masks(tmp_path: Path):
         centre_ijk = world_to_voxel([row["coordX"], row["coordY"], row["coordZ"]], label.affine)[0]
         assert np.allclose(np.argwhere(label[0].numpy() > 0).mean(axis=0), centre_ijk, atol=0.6)
         assert np.unique(label.numpy()).tolist() == [0.0, 1.0]  # the scan's first (only) row is label 1
+        scan_file = load_image(entry["image"]).meta  # the label lies on the MetaImage's own grid
+        assert nib.load(tmp_path / "prepared" / entry["label"]).shape == tuple(scan_file["source_shape"])
+        np.testing.assert_allclose(
+            nib.load(tmp_path / "prepared" / entry["label"]).affine, scan_file["source_affine"], atol=1e-4
+        )
     prepared = read_annotations(tmp_path / "prepared" / "annotations.csv")
     assert {r["seriesuid"] for r in prepared} == {rows[0]["seriesuid"], rows[1]["seriesuid"]}
 
