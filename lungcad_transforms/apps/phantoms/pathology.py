@@ -61,7 +61,7 @@ class Finding:
     voxels: int
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class PathologyCTPhantom(CTPhantom):
     """A :class:`CTPhantom` with dense findings: ``pathology_labels`` (uint8, 0 or ``findings[n-1].label``)."""
 

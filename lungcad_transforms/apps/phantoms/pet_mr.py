@@ -11,6 +11,7 @@ anatomy's nodules, with the same centres and diameters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -73,6 +74,19 @@ def _lesion_patient(
     return an, grid, seed, stream_rng(seed, stream, *grid.shape), an.render(grid)
 
 
+def _lesion_fields(modality: str, seed: int, an: Anatomy, grid: Grid, r: Rendered) -> dict[str, Any]:
+    """The fields a PET and an MR phantom share: the lesions and the patient's grid, tissues and UID."""
+    return {
+        "lesion_labels": r.nodule_labels,
+        "lesions": list(an.nodules),
+        "spacing": grid.spacing,
+        "origin_lps": grid.origin,
+        "seriesuid": series_uid(modality, seed, grid, an.nodules),
+        "tissues": r.tissues,
+        "anatomy": an,
+    }
+
+
 def _tissue_image(r: Rendered, lut: np.ndarray) -> np.ndarray:
     # the tissue values, with the lung vessels mixed in by their partial volume
     return lut[r.tissues] * (1 - r.vessel_frac) + r.vessel_frac * lut[_T["vessel"]]
@@ -129,10 +143,7 @@ def make_pet_phantom(
     field_ /= max(float(field_.std()), 1e-6)
     suv = suv + noise * np.sqrt(np.maximum(suv, 0.05)) * field_
     suv = np.maximum(suv, 0).astype(np.float32)
-    uid = series_uid("PT", seed, grid, an.nodules)
-    return PETPhantom(
-        suv, grid.spacing, grid.origin, r.nodule_labels, list(an.nodules), lesion_suv, uid, r.tissues, an
-    )
+    return PETPhantom(suv=suv, lesion_suv=lesion_suv, **_lesion_fields("PT", seed, an, grid, r))
 
 
 def make_mr_phantom(
@@ -185,5 +196,4 @@ def make_mr_phantom(
     n1 = rng.standard_normal(grid.shape, dtype=np.float32) * sigma_n
     n2 = rng.standard_normal(grid.shape, dtype=np.float32) * sigma_n
     img = np.sqrt((img + n1) ** 2 + n2**2).astype(np.float32)
-    uid = series_uid("MR", seed, grid, an.nodules)
-    return MRPhantom(img, grid.spacing, grid.origin, r.nodule_labels, list(an.nodules), uid, r.tissues, an)
+    return MRPhantom(intensity=img, **_lesion_fields("MR", seed, an, grid, r))

@@ -54,56 +54,76 @@ class Nodule:
     kind: str
 
 
-class _PhantomGeometry:
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
+@dataclass(eq=False, kw_only=True)
+class _Phantom:
+    """What every phantom has: its grid, series UID, tissue map and the anatomy it was rendered from.
 
-    def affine_lps(self) -> np.ndarray:
-        """4x4 matrix mapping a voxel index ``(i, j, k, 1)`` to LPS world millimetres."""
-        return affine_lps(self.spacing, self.origin_lps)
-
-
-# The three result classes keep their own field lists: the order of the fields is their positional
-# constructor, which callers use.
-
-
-@dataclass(eq=False)
-class CTPhantom(_PhantomGeometry):
-    """A synthetic chest CT and its ground truth (see the module docstring for the conventions).
+    Each subclass adds its image (``hu``, ``suv``, ``intensity``, named by ``image_field`` and also read as
+    ``image``) and its ground truth.
 
     Attributes:
-        hu: int16 Hounsfield units, shape (X, Y, Z), LPS index order; -2048 outside the field-of-view
-            circle when one was asked for.
         spacing: voxel size (sx, sy, sz) in mm.
         origin_lps: LPS world position of voxel (0, 0, 0) in mm.
-        lungs: bool ground-truth lungs.
-        nodule_labels: uint8, 0 background, n for ``nodules[n - 1]``.
-        nodules: the nodules, centres in LPS world mm.
-        seriesuid: a valid DICOM UID, deterministic in the arguments.
+        seriesuid: a valid DICOM UID, deterministic in the maker's arguments.
         tissues: uint8 tissue map, codes in :data:`~lungcad_transforms.apps.phantoms.tissues.TISSUES`.
         anatomy: the geometry the image was rendered from; pass the phantom as ``reference`` to
             :func:`make_pet_phantom` / :func:`make_mr_phantom` for co-registered images.
     """
 
-    modality: ClassVar[str] = "CT"
+    modality: ClassVar[str]
+    image_field: ClassVar[str]
 
-    hu: np.ndarray
     spacing: tuple[float, float, float]
     origin_lps: tuple[float, float, float]
-    lungs: np.ndarray
-    nodule_labels: np.ndarray
-    nodules: list[Nodule]
     seriesuid: str
     tissues: np.ndarray | None = None
     anatomy: Anatomy | None = field(default=None, repr=False)
 
     @property
     def image(self) -> np.ndarray:
-        return self.hu
+        """The image array under the modality's own name (``hu``, ``suv`` or ``intensity``)."""
+        return getattr(self, self.image_field)
+
+    def affine_lps(self) -> np.ndarray:
+        """4x4 matrix mapping a voxel index ``(i, j, k, 1)`` to LPS world millimetres."""
+        return affine_lps(self.spacing, self.origin_lps)
 
 
-@dataclass(eq=False)
-class PETPhantom(_PhantomGeometry):
+# every field is a keyword: the shared fields are declared once, in _Phantom, whatever each subclass adds
+
+
+@dataclass(eq=False, kw_only=True)
+class CTPhantom(_Phantom):
+    """A synthetic chest CT and its ground truth (see the module docstring for the conventions).
+
+    Attributes:
+        hu: int16 Hounsfield units, shape (X, Y, Z), LPS index order; -2048 outside the field-of-view
+            circle when one was asked for.
+        lungs: bool ground-truth lungs.
+        nodule_labels: uint8, 0 background, n for ``nodules[n - 1]``.
+        nodules: the nodules, centres in LPS world mm.
+        spacing, origin_lps, seriesuid, tissues, anatomy: as every phantom (:class:`_Phantom`).
+    """
+
+    modality: ClassVar[str] = "CT"
+
+    image_field: ClassVar[str] = "hu"
+    hu: np.ndarray
+    lungs: np.ndarray
+    nodule_labels: np.ndarray
+    nodules: list[Nodule]
+
+
+@dataclass(eq=False, kw_only=True)
+class _LesionPhantom(_Phantom):
+    """A PET or MR phantom: lesions instead of nodules, labelled like ``CTPhantom.nodule_labels``."""
+
+    lesion_labels: np.ndarray
+    lesions: list[Nodule]
+
+
+@dataclass(eq=False, kw_only=True)
+class PETPhantom(_LesionPhantom):
     """A synthetic FDG PET in body-weight SUV (float32, LPS index order) with hot lesions.
 
     ``lesions`` are spheres of known centre and diameter, ``lesion_suv`` their peak uptake before the
@@ -112,36 +132,16 @@ class PETPhantom(_PhantomGeometry):
 
     modality: ClassVar[str] = "PT"
 
+    image_field: ClassVar[str] = "suv"
     suv: np.ndarray
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-    lesion_labels: np.ndarray
-    lesions: list[Nodule]
     lesion_suv: list[float]
-    seriesuid: str
-    tissues: np.ndarray | None = None
-    anatomy: Anatomy | None = field(default=None, repr=False)
-
-    @property
-    def image(self) -> np.ndarray:
-        return self.suv
 
 
-@dataclass(eq=False)
-class MRPhantom(_PhantomGeometry):
+@dataclass(eq=False, kw_only=True)
+class MRPhantom(_LesionPhantom):
     """A synthetic T1-weighted chest MR (float32 signal, 0..~1100, LPS index order) with lesions."""
 
     modality: ClassVar[str] = "MR"
 
+    image_field: ClassVar[str] = "intensity"
     intensity: np.ndarray
-    spacing: tuple[float, float, float]
-    origin_lps: tuple[float, float, float]
-    lesion_labels: np.ndarray
-    lesions: list[Nodule]
-    seriesuid: str
-    tissues: np.ndarray | None = None
-    anatomy: Anatomy | None = field(default=None, repr=False)
-
-    @property
-    def image(self) -> np.ndarray:
-        return self.intensity
