@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
-from check_newest_deps import overlay_venv, version_key
+from dependency_envs import REPO_ROOT, lower_bounds, overlay_venv, version_key
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("viz", "dicomseg", "tracking", "registration")
 # torch is installed by the Makefile from its own pin before anything else (its registry build is CUDA)
 NOT_OVERLAID = ("torch",)
 SUBSET = [
@@ -45,25 +42,6 @@ SUBSET = [
     "tests/apps/zoo/test_weights.py",
     "tests/apps/cad",
 ]
-
-
-def _requirements(block: str) -> dict[str, str]:
-    return {name.lower(): version for name, version in re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)"', block)}
-
-
-def lower_bounds(pyproject: Path = REPO_ROOT / "pyproject.toml") -> dict[str, str]:
-    """The lower bound of each runtime dependency and of each dependency of :data:`EXTRAS`."""
-    text = pyproject.read_text()  # tomllib is Python 3.11+ and the project supports 3.10: regexes suffice
-    core = re.search(r"^dependencies = \[(.*?)^\]", text, flags=re.M | re.S)
-    if core is None:
-        raise SystemExit(f"{pyproject}: no [project] dependencies list")
-    bounds = _requirements(core.group(1))
-    for extra in EXTRAS:
-        line = re.search(rf"^{extra} = \[(.*?)\]", text, flags=re.M)
-        if line is None:
-            raise SystemExit(f"{pyproject}: no optional dependency group {extra!r}")
-        bounds.update(_requirements(line.group(1)))
-    return bounds
 
 
 def resolve(pins: dict[str, str]) -> str | None:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from dependency_envs import REPO_ROOT, lower_bounds, overlay_venv, version_key
+
 PACKAGES = ("monai", "pytorch-ignite")
 SUBSET = [
     "tests/bundles/test_zoo_checks.py",
@@ -38,12 +37,6 @@ SUBSET = [
     "tests/apps/zoo/test_training_checkpoints.py",
     "tests/networks",
 ]
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """``version`` as four numbers to compare ("0.9" is "0.9.0"; a local label like "+cpu" is ignored)."""
-    parts = [int(p) for p in re.findall(r"\d+", version.split("+")[0])[:4]]
-    return tuple(parts + [0] * (4 - len(parts)))
 
 
 def newest_versions(python: str = sys.executable) -> dict[str, str]:
@@ -59,31 +52,6 @@ def newest_versions(python: str = sys.executable) -> dict[str, str]:
     return {item["metadata"]["name"].lower(): item["metadata"]["version"] for item in items}
 
 
-def lower_bounds() -> dict[str, str]:
-    """``pyproject.toml``'s lower bound of each of ``PACKAGES``."""
-    text = (REPO_ROOT / "pyproject.toml").read_text()  # tomllib is Python 3.11+: one regex suffices here
-    found = re.findall(r'^\s*"([A-Za-z0-9_.-]+)>=([0-9.]+)"', text, flags=re.M)
-    return {name.lower(): version for name, version in found if name.lower() in PACKAGES}
-
-
-def overlay_venv(venv: Path, pins: dict[str, str]) -> Path:
-    """A virtual environment at ``venv`` with ``pins`` (name: version) over this environment's packages."""
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    purelib = Path(
-        subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                       check=True, capture_output=True, text=True).stdout.strip()
-    )  # fmt: skip
-    # this environment's packages (torch, lungcad's editable install...) come after the newest ones
-    (purelib / "zz_base_environment.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n"
-    )
-    wanted = [f"{name}=={version}" for name, version in pins.items()]
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", *wanted], check=True)
-    return python
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="run the subset even when nothing newer exists")
@@ -93,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     installed = {name: metadata.version(name) for name in PACKAGES}
-    bounds = lower_bounds()
+    bounds = lower_bounds()  # every bound; only PACKAGES' are compared here
     newest = newest_versions()
     for name in PACKAGES:
         print(
