@@ -1,6 +1,7 @@
 """`lungcad export-bundle`: every exported bundle runs with MONAI alone, from inside its own folder.
 
-The exports run `python -m monai.bundle` with the installed lungcad_transforms made unimportable; the CT-GAN
+The exports of all five bundles run `python -m monai.bundle` with the installed lungcad_transforms made
+unimportable (training one tiny epoch, then inference on what a user gives); the CT-GAN
 bundle goes through a zip and `lungcad import-bundle`, and its imported weights are checked against the
 export's large_files.yml (a tampered copy is refused).
 """
@@ -20,6 +21,8 @@ import torch
 
 from lungcad_transforms.apps.ctgan.cube_dataset import ensure_ctgan_dataset
 from lungcad_transforms.apps.detection.phantom_candidates import ensure_fp_dataset
+from lungcad_transforms.apps.mrpet.phantom_pairs import ensure_mrpet_dataset
+from lungcad_transforms.apps.petct.phantom_studies import ensure_petct_dataset
 from lungcad_transforms.apps.phantoms.dataset import ensure_phantom_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -140,6 +143,55 @@ def test_exported_fp_reduction_bundle_trains_and_infers_without_the_package(tmp_
         "--network_def#fc_features", "[16,16]", "--gradcam_max_candidates", "1",
     )  # fmt: skip
     assert list((tmp_path / "pred").glob("*.csv"))
+
+
+def test_exported_petct_bundle_trains_and_infers_on_dicom_studies_without_the_package(tmp_path: Path):
+    out = tmp_path / "lung_petct_classification"
+    assert _export("lung_petct_classification", out, "--no-weights").returncode == 0
+    assert _unvendored_references(out) == []
+    data = Path(ensure_petct_dataset(tmp_path / "petct", n_train=2, n_val=2, n_test=2, ct_shape=(48, 48, 16),
+                                     ct_spacing=(7.0, 7.0, 7.5), pet_shape=(24, 24, 8)))  # fmt: skip
+    tiny = ["--pixdim", "[7.0,7.0]", "--spatial_size", "[48,48]", "--min_lesion_pixels", "1",
+            "--net_kwargs", json.dumps({"channels": [4, 8, 8], "blocks": [1, 1]})]  # fmt: skip
+    _run_exported(out, "training", "--config_file", "configs/train.json", "--dataset_dir", str(data),
+                  "--epochs", "1", "--samples_per_epoch", "16", "--batch_size", "8", *tiny)  # fmt: skip
+    assert (out / "models" / "model.pt").is_file() and (out / "models" / "model_final.pt").is_file()
+    log = _run_exported(out, "training", "--config_file", "configs/train.json", "--dataset_dir", str(data),
+                        "--epochs", "2", "--samples_per_epoch", "16", "--batch_size", "8", "--resume", "true", *tiny)  # fmt: skip
+    assert "Restored all variables from" in log  # continued from model_final.pt
+    progress = torch.load(out / "models" / "model_final.pt", weights_only=True)["trainer"]
+    assert progress["iteration"] == 2 * progress["epoch_length"]  # epoch 2 ran on from epoch 1
+    studies = tmp_path / "studies"  # DICOM CT + PET studies, as a user's PACS export
+    for entry in json.loads((data / "datalist.json").read_text())["test"]:
+        shutil.copytree(data / "studies" / entry["patient"], studies / entry["patient"])
+    _run_exported(out, "inferring", "--config_file", "['configs/train.json','configs/inference.json']",
+                  "--dataset_dir", str(studies), "--output_dir", str(tmp_path / "pred"), "--cam_max_slices", "1",
+                  *tiny)  # fmt: skip
+    patients = (tmp_path / "pred" / "patients.csv").read_text().splitlines()
+    assert len(patients) == 1 + 2 and (tmp_path / "pred" / "slices.csv").is_file()
+
+
+def test_exported_mrpet_bundle_trains_and_infers_with_registration_without_the_package(tmp_path: Path):
+    pytest.importorskip("itk")
+    out = tmp_path / "chest_mr_pet_fusion_classification"
+    assert _export("chest_mr_pet_fusion_classification", out, "--no-weights").returncode == 0
+    assert _unvendored_references(out) == []
+    data = Path(ensure_mrpet_dataset(tmp_path / "mrpet", n_train=2, n_val=2, n_test=2, n_misaligned=1,
+                                     mr_shape=(48, 48, 12), mr_spacing=(6.0, 6.0, 8.0), pet_shape=(24, 24, 12),
+                                     seed=77))  # fmt: skip
+    tiny = {"input_spacing": [6.0, 6.0], "input_size": [48, 48], "crop_size": [40, 40], "epochs": 1,
+            "batch_size": 16, "network_def#block_inplanes": [4, 8, 16, 32], "gradcam_patients": 1}  # fmt: skip
+    tiny_cli = [arg for k, v in tiny.items() for arg in (f"--{k}", json.dumps(v))]
+    _run_exported(out, "training", "--config_file", "configs/train.json", "--dataset_dir", str(data),
+                  "--mode", "mr_pet", *tiny_cli)  # fmt: skip
+    assert (out / "models" / "model_mr_pet.pt").is_file()
+    _run_exported(out, "--config_file", "['configs/train.json','configs/inference.json']", "--mode", "mr_pet",
+                  "--input_dir", str(data / "studies"), *tiny_cli)  # fmt: skip
+    result = out / "eval" / "inference" / "mr_pet"
+    moved = json.loads((data / "datalist.json").read_text())["misaligned"][0]["patient"]
+    # the misaligned pair went through the vendored ITK-Elastix registration
+    assert json.loads((result / "registration" / f"{moved}.json").read_text())["method"] == "rigid"
+    assert len((result / "patients.csv").read_text().splitlines()) > 1
 
 
 def _gan_source_with_weights(tmp_path: Path) -> Path:

@@ -88,17 +88,40 @@ def test_resume_without_a_checkpoint_says_how_to_get_one(fp_data: Path, tmp_path
     assert not (tmp_path / "empty" / "models" / "model.pt").exists()
 
 
-@pytest.mark.parametrize("bundle", ["lung_nodule_ct_segmentation", "lung_nodule_ct_fp_reduction"])
-def test_train_configs_save_final_and_key_metric_checkpoints(bundle: str):
+BUNDLES = sorted(
+    p.name for p in (REPO_ROOT / "bundles").iterdir() if (p / "configs" / "train.json").is_file()
+)
+
+
+def _handler(handlers: list, target: str, **where) -> dict:
+    return next(
+        h for h in handlers
+        if isinstance(h, dict) and h["_target_"] == target and all(h.get(k) == v for k, v in where.items())
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_train_configs_save_final_and_key_metric_checkpoints_and_resume_from_the_final(bundle: str):
+    """Every bundle (bundles landing later included): a final checkpoint of everything training needs,
+    ``--resume`` loading that same file into the same objects, and the key-metric weights where it validates."""
     from monai.bundle import ConfigParser
 
     train = json.loads((REPO_ROOT / "bundles" / bundle / "configs" / "train.json").read_text())
-    saver = next(
-        h for h in train["train"]["handlers"] if isinstance(h, dict) and h["_target_"] == "CheckpointSaver"
-    )
-    assert saver["save_final"] and saver["final_filename"] == "model_final.pt"
-    assert set(saver["save_dict"]) == {"model", "optimizer", "lr_scheduler", "trainer"}
-    key = next(h for h in train["validate"]["handlers"] if h["_target_"] == "CheckpointSaver")
-    assert key["save_key_metric"] and key["key_metric_filename"] == "model.pt"
     parser = ConfigParser(train)
+    handlers = train["train"]["handlers"]
+    saver = _handler(handlers, "CheckpointSaver", save_final=True)
+    index = handlers.index(saver)
+    final = parser.get_parsed_content(f"train#handlers#{index}#final_filename")
+    assert final.endswith(".pt") and "trainer" in saver["save_dict"]
+    assert any("optimizer" in k for k in saver["save_dict"])  # weights, optimizer(s) and progress: resumable
+    loader = _handler(handlers, "CheckpointLoader")
+    assert loader["load_dict"] == saver["save_dict"]  # --resume restores what the final checkpoint holds
+    assert Path(parser.get_parsed_content("resume_ckpt")).name == final
     assert parser.get_parsed_content("resume") is False  # --resume true turns the CheckpointLoader on
+    if "validate" in train:
+        assert final.endswith("_final.pt")  # zoo naming beside the key-metric file
+        key = _handler(train["validate"]["handlers"], "CheckpointSaver", save_key_metric=True)
+        index = train["validate"]["handlers"].index(key)
+        best = parser.get_parsed_content(f"validate#handlers#{index}#key_metric_filename")
+        assert best == final.replace("_final.pt", ".pt")  # model.pt (per mode: model_<mode>.pt)
+        assert any(isinstance(h, dict) and h["_target_"].endswith("FinalValidation") for h in handlers)
