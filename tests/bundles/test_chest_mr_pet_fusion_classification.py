@@ -55,13 +55,27 @@ def _rows(path: Path) -> list[list[str]]:
 def trained(tiny_dataset, tmp_path_factory) -> Path:
     """One tiny epoch per mode; mr_pet through `python -m monai.bundle run training --mode mr_pet`."""
     root = tmp_path_factory.mktemp("mrpet_bundle")
+    (root / "tracking").mkdir()
     result = _run([sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", str(CONFIGS / "train.json"),
-                   "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root), "--mode", "mr_pet", *TINY_CLI])  # fmt: skip
+                   "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root), "--mode", "mr_pet", *TINY_CLI,
+                   "--tracking", "mlflow", "--tracking_uri", f"sqlite:///{root / 'tracking' / 'mlruns.db'}"])  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "val_auc" in result.stdout + result.stderr
     for mode in ("mr", "pet"):
         _workflow(["train.json"], "train", dataset_dir=str(tiny_dataset), bundle_root=str(root), mode=mode)
     return root
+
+
+def test_tracked_mr_pet_training_records_params_metrics_and_checkpoints_in_mlflow(trained):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{trained / 'tracking' / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("chest_mr_pet_fusion_classification")
+    (run,) = client.search_runs([experiment.experiment_id])  # the two untracked modes add no run
+    assert run.info.status == "FINISHED" and run.data.params["mode"] == "mr_pet"
+    assert {"train_loss", "val_auc"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"model_mr_pet_final.pt", "model_mr_pet.pt"} <= artifacts
 
 
 def test_training_in_all_three_modes_saves_a_network_per_mode(trained):

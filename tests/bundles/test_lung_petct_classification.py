@@ -44,11 +44,29 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def trained_bundle(tiny_dataset, tmp_path_factory, bundle_cli) -> Path:
-    """One tiny epoch through `monai.bundle run training`."""
+    """One tiny epoch through `monai.bundle run training`, tracked with `--tracking mlflow` (sqlite)."""
     root = tmp_path_factory.mktemp("petct_bundle")
+    (root / "tracking").mkdir()
     _ok(bundle_cli("training", ["train.json"], "--dataset_dir", str(tiny_dataset), "--bundle_root", str(root),
-                   "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", *TINY_RUN))  # fmt: skip
+                   "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16", *TINY_RUN,
+                   "--tracking", "mlflow", "--tracking_uri", _tracking_uri(root)))  # fmt: skip
     return root
+
+
+def _tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'tracking' / 'mlruns.db'}"
+
+
+def test_tracked_training_records_params_metrics_and_checkpoints_in_mlflow(trained_bundle):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=_tracking_uri(trained_bundle))
+    (run,) = client.search_runs([client.get_experiment_by_name("lung_petct_classification").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["max_epochs"] == "1" and run.data.params["backbone"] == "ressenet"
+    assert {"train_loss", "val_auc"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"model_final.pt", "model.pt"} <= artifacts and any(a.endswith(".json") for a in artifacts)
 
 
 def _tiny_network(**kwargs) -> torch.nn.Module:

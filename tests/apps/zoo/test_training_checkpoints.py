@@ -125,3 +125,22 @@ def test_train_configs_save_final_and_key_metric_checkpoints_and_resume_from_the
         best = parser.get_parsed_content(f"validate#handlers#{index}#key_metric_filename")
         assert best == final.replace("_final.pt", ".pt")  # model.pt (per mode: model_<mode>.pt)
         assert any(isinstance(h, dict) and h["_target_"].endswith("FinalValidation") for h in handlers)
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_train_configs_log_the_final_checkpoint_to_mlflow_when_tracked(bundle: str):
+    """`--tracking mlflow` (MONAI's bundle tracking, which sets ``save_execute_config`` to the executed config's
+    path) turns on the bundle's own MLFlowHandler; it uploads the final checkpoint as an artefact."""
+    from monai.bundle import ConfigParser
+
+    train = json.loads((REPO_ROOT / "bundles" / bundle / "configs" / "train.json").read_text())
+    parser = ConfigParser(train)
+    handlers = train["train"]["handlers"]
+    mlflow_handler = _handler(handlers, "MLFlowHandler")
+    saver = _handler(handlers, "CheckpointSaver", save_final=True)
+    index, saver_index = handlers.index(mlflow_handler), handlers.index(saver)
+    final = parser.get_parsed_content(f"train#handlers#{saver_index}#final_filename")
+    artifacts = [Path(a).name for a in parser.get_parsed_content(f"train#handlers#{index}#artifacts")]
+    assert final in artifacts
+    assert parser.get_parsed_content("tracking_uri").startswith("sqlite:")
+    assert parser.get_parsed_content(f"train#handlers#{index}#_disabled_") is True  # untracked by default
