@@ -25,8 +25,9 @@ def prepare_luna16_dataset(
 ) -> Path:
     """Sphere nodule masks for LUNA16 scans (``subset*/<seriesuid>.mhd``) from ``annotations.csv``.
 
-    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz`` (:func:`~lungcad_transforms.apps.prepared.dataset.sphere_mask` of its annotation rows on
-    the scan file's own voxel grid, the n-th row of the scan labelled ``n``), an entry in ``datalist.json`` and its rows
+    Each scan gets ``<out_dir>/labels/<seriesuid>.nii.gz``
+    (:func:`~lungcad_transforms.apps.prepared.dataset.sphere_mask` of its annotation rows on the scan file's
+    own voxel grid, the n-th row of the scan labelled ``n``), an entry in ``datalist.json`` and its rows
     copied to ``<out_dir>/annotations.csv``.
     Scans without nodules are kept (they teach the network what is not a nodule).
 

@@ -20,8 +20,6 @@ from monai.utils import convert_to_numpy
 from lungcad_transforms.data.coords import voxel_to_world, world_to_voxel
 from lungcad_transforms.errors import InputError
 
-logger = logging.getLogger(__name__)
-
 __all__ = ["sphere_mask", "PreparedCase", "write_prepared_dataset", "add_prepare_arguments", "run_prepare"]
 
 
@@ -154,17 +152,17 @@ def write_prepared_dataset(
     from lungcad_transforms.utils.atomic import atomic_dir, atomic_file
 
     out_dir = Path(out_dir)
+    labels_of = [f"labels/{case.entry['seriesuid'].replace(os.sep, '_')}.nii.gz" for case in cases]
+    # split first: an impossible split is refused before any label is written
+    entries = [{**case.entry, "label": rel} for case, rel in zip(cases, labels_of, strict=True)]
+    datalist: dict[str, Any] = _split(entries, val_fraction, test_fraction, seed)
+    datalist["source"] = source
     with atomic_dir(out_dir) as tmp:
-        entries = []
-        for case in cases:
-            rel = f"labels/{case.entry['seriesuid'].replace(os.sep, '_')}.nii.gz"
+        for case, rel in zip(cases, labels_of, strict=True):
             labels = np.asarray(case.labels)
             # uint8 holds up to 255 nodules per scan; more (never seen in LIDC-IDRI) needs uint16
             dtype = np.uint8 if labels.max(initial=0) <= 255 else np.uint16
             write_image(labels, tmp / rel, like=case.meta, dtype=dtype)
-            entries.append({**case.entry, "label": rel})
-        datalist: dict[str, Any] = _split(entries, val_fraction, test_fraction, seed)
-        datalist["source"] = source
         with atomic_file(tmp / "datalist.json") as f:
             f.write_text(json.dumps(datalist, indent=2) + "\n", encoding="utf-8")
         write_annotations_csv(list(rows), tmp / "annotations.csv")
