@@ -174,11 +174,14 @@ def measure_nodule(
     """Measure one nodule from its segmentation on a RAS grid.
 
     Args:
-        hu: (X, Y, Z) CT in HU.
-        mask: (X, Y, Z) bool: this nodule's voxels.
+        hu: (X, Y, Z) CT in HU: the whole scan or a box of it around the nodule.
+        mask: bool, on the grid of ``hu``: this nodule's voxels.
         spacing: voxel size (mm) along X, Y, Z.
-        lungs: (X, Y, Z) bool lung mask (for the side).
-        centre_voxel: the nodule's centre (voxel index, may be fractional).
+        lungs: (X, Y, Z) bool lung mask of the whole scan (for the side).
+        centre_voxel: the nodule's centre (voxel index of the whole scan, may be fractional).
+
+    Returns:
+        the measurements; ``axial_slice`` indexes the slices of ``hu`` (of the box when given a box).
     """
     long_mm, short_mm, z = axial_diameters(mask, spacing)
     long_mm, short_mm = round(long_mm, 1), round(short_mm, 1)

@@ -87,11 +87,15 @@ def label_nodules(
     """
     import cc3d
     from monai.data.utils import affine_to_spacing
+    from scipy import ndimage
 
     from lungcad_transforms.data.coords import world_to_voxel
 
     spacing = affine_to_spacing(affine, r=3).astype(np.float64)
     components = cc3d.connected_components(seg_mask, connectivity=26)
+    # each nodule is measured in its own bounding box: on a 512 x 512 x 300 scan the whole-volume
+    # comparisons, HU indexing and core erosion cost about 0.3 s per nodule, in its box next to nothing
+    boxes = ndimage.find_objects(components)
     labels = np.zeros(seg_mask.shape, np.uint16)
     taken: set[int] = set()
     out = []
@@ -105,10 +109,13 @@ def label_nodules(
         if component:
             n += 1  # segment numbers are consecutive: DICOM SEG numbers its segments 1..N
             taken.add(component)
-            voxels = components == component
-            labels[voxels] = n
+            box = boxes[component - 1]
+            voxels = components[box] == component
+            labels[box][voxels] = n
             measured["label"] = n
-            measured.update(measure_nodule(hu, voxels, spacing, lungs, centre).as_row())
+            measurement = measure_nodule(hu[box], voxels, spacing, lungs, centre)
+            measurement.axial_slice += box[2].start  # the slice of the whole scan, not of the box
+            measured.update(measurement.as_row())
         else:
             measured["label"] = 0
             measured["side"] = lung_side(centre, lungs)
