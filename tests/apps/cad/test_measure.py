@@ -114,3 +114,48 @@ def _midline_x(ct) -> float:
     columns = np.flatnonzero(ct.lungs.any(axis=(1, 2)))
     middle = 0.5 * (columns[0] + columns[-1])
     return ct.origin_lps[0] + middle * ct.spacing[0]
+
+
+def _blurred_nodule(extra=None):
+    """A 7 mm solid nodule (40 HU) in -850 HU lung at 0.7 mm, blurred as a reconstruction kernel does."""
+    from scipy import ndimage
+
+    spacing = (0.7, 0.7, 0.7)
+    r = np.sqrt(sum((g - 20.0) ** 2 for g in np.indices((41, 41, 41)))) * 0.7
+    dense = r <= 3.5 if extra is None else (r <= 3.5) | extra
+    hu = ndimage.gaussian_filter(np.where(dense, 40.0, -850.0), 0.6).astype(np.float32)
+    return hu, r, spacing
+
+
+@pytest.mark.parametrize("mask_radius_mm", [2.8, 4.2])  # one voxel too small / too large all round
+def test_refined_mask_follows_the_partial_volume_edge(mask_radius_mm):
+    from lungcad_transforms.apps.cad.measure import refine_nodule_mask
+
+    hu, r, spacing = _blurred_nodule()
+    truth = r <= 3.5
+    mask = r <= mask_radius_mm
+    assert abs(mask.sum() / truth.sum() - 1) > 0.4  # the network's mask is far off in volume
+    refined = refine_nodule_mask(hu, mask, spacing)
+    assert abs(refined.sum() / truth.sum() - 1) < 0.05
+    assert axial_diameters(refined, spacing) == pytest.approx(axial_diameters(truth, spacing))
+
+
+def test_refined_mask_does_not_follow_an_attached_vessel():
+    from lungcad_transforms.apps.cad.measure import refine_nodule_mask
+
+    y, z = np.indices((41, 41))
+    vessel = np.broadcast_to((((y - 20) ** 2 + (z - 20) ** 2) * 0.49 <= 0.8**2)[None], (41, 41, 41))  # 1.6 mm
+    hu, r, spacing = _blurred_nodule(extra=vessel)
+    refined = refine_nodule_mask(hu, r <= 3.5, spacing)
+    assert not refined[r > 3.5 + 1.5].any()  # nothing beyond the search distance
+    assert abs(refined.sum() / (r <= 3.5).sum() - 1) < 0.1
+
+
+def test_refined_mask_keeps_a_mask_that_is_not_denser_than_its_surroundings():
+    from lungcad_transforms.apps.cad.measure import refine_nodule_mask
+
+    hu = np.full((20, 20, 20), -850.0, np.float32)
+    mask = np.zeros(hu.shape, bool)
+    mask[8:12, 8:12, 8:12] = True
+    assert np.array_equal(refine_nodule_mask(hu, mask, (1.0, 1.0, 1.0)), mask)
+    assert not refine_nodule_mask(hu, np.zeros_like(mask), (1.0, 1.0, 1.0)).any()
