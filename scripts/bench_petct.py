@@ -145,8 +145,24 @@ def _write_results(path: Path, results: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _ensure_embedded(dataset_dir: str) -> str:
+    """The bundle's embedded dataset written there first when it is the default folder and still absent.
+
+    The bundle writes it itself only when ``dataset_dir`` is left at its default, not when it is given
+    (as every run here gives it); on a fresh clone the folder is not there yet.
+    """
+    folder = Path(dataset_dir).resolve()
+    default = (CONFIGS.parent / "data" / "petct").resolve()
+    if folder == default and not (folder / "datalist.json").is_file():
+        from lungcad_transforms.apps.petct.phantom_studies import ensure_petct_dataset
+
+        settings = json.loads((CONFIGS / "train.json").read_text(encoding="utf-8"))["embedded_data"]
+        ensure_petct_dataset(folder, **settings)
+    return str(folder)
+
+
 def cmd_backbones(args: argparse.Namespace) -> None:
-    data = ["--dataset_dir", str(Path(args.dataset_dir).resolve())]
+    data = ["--dataset_dir", _ensure_embedded(args.dataset_dir)]
     if args.net_kwargs:
         data += ["--net_kwargs", args.net_kwargs]
     out = Path(args.out)
@@ -238,7 +254,9 @@ def cmd_speed(args: argparse.Namespace) -> None:
     if args.dataset_dir:
         from lungcad_transforms.apps.petct.slice_dataset import PETCTSliceDataset, read_petct_datalist
 
-        entries = read_petct_datalist(Path(args.dataset_dir) / "datalist.json", "test")[: args.studies]
+        entries = read_petct_datalist(Path(_ensure_embedded(args.dataset_dir)) / "datalist.json", "test")[
+            : args.studies
+        ]
         t0 = time.perf_counter()
         ds = PETCTSliceDataset(entries)
         load = {

@@ -110,8 +110,8 @@ def label_nodules(
         component = _component_of(components, centre, radius, taken)
         # the candidate's own volume is that of its low-threshold region: only the mask's is reported
         measured = {k: v for k, v in row.items() if k != "volume_mm3"}
+        voxels, box = None, None
         if component:
-            n += 1  # segment numbers are consecutive: DICOM SEG numbers its segments 1..N
             taken.add(component)
             # the component's box with room for its parenchyma shell
             margin = np.ceil(REFINE_SHELL_MM[1] / spacing).astype(int) + 1
@@ -121,6 +121,8 @@ def label_nodules(
             )
             voxels = refine_nodule_mask(hu[box], components[box] == component, spacing, lungs[box])
             voxels &= labels[box] == 0  # a voxel already given to a more probable nodule stays there
+        if voxels is not None and voxels.any():
+            n += 1  # segment numbers are consecutive: DICOM SEG numbers its segments 1..N
             labels[box][voxels] = n
             measured["label"] = n
             measurement = measure_nodule(hu[box], voxels, spacing, lungs, centre)
