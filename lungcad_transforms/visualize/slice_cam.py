@@ -19,7 +19,37 @@ import torch.nn as nn
 from lungcad_transforms.utils.atomic import atomic_file
 from lungcad_transforms.visualize.gradcam import normalize_heatmaps, unwrap_network
 
-__all__ = ["slice_cams", "captum_slice_gradcam", "heatmap_peak", "save_petct_cam_png"]
+__all__ = [
+    "ClassContrast",
+    "slice_cams",
+    "captum_slice_gradcam",
+    "heatmap_peak",
+    "save_petct_cam_png",
+]
+
+
+class ClassContrast(nn.Module):
+    """A classifier's logits as each class against the others: ``z_c - mean(z_j, j != c)``.
+
+    A softmax probability depends on differences of logits only, so a map of one class's logit alone also
+    shows what every class shares (physiological uptake the network sees in every slice, say) and can peak
+    there. For two classes the contrast is the log-odds ``log(p_c / (1 - p_c))``; it is linear in the
+    logits, so CAM of a global-average-pooling + linear head stays exact on it.
+
+    Args:
+        module: the classifier, or its linear head (both map features to ``(B, K)`` logits).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.net = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        k = logits.shape[1]
+        if k < 2:
+            return logits
+        return (logits - logits.mean(dim=1, keepdim=True)) * (k / (k - 1))
 
 
 def slice_cams(
@@ -29,7 +59,10 @@ def slice_cams(
     method: str = "cam",
     class_idx: int = 1,
 ) -> torch.Tensor:
-    """CAM or Grad-CAM of class ``class_idx`` for a batch of slices, ``(B, 1, H, W)`` scaled to [0, 1].
+    """CAM or Grad-CAM of class ``class_idx`` against the others, per slice, ``(B, 1, H, W)`` in [0, 1].
+
+    Both explain the class's contrast (:class:`ClassContrast`: for two classes the log-odds its
+    probability follows), not its logit alone.
 
     Args:
         network: a classifier from ``build_cam_classifier`` (DDP wrapper looked through).
@@ -51,12 +84,21 @@ def slice_cams(
     net = unwrap_network(network)
     target, fc = cam_layers(backbone)
     if method == "cam":
-        explainer = CAM(nn_module=net, target_layers=target, fc_layers=fc, postprocessing=normalize_heatmaps)
+        explainer = CAM(
+            nn_module=net,
+            target_layers=target,
+            fc_layers=lambda model: ClassContrast(dict(model.named_modules())[fc]),
+            postprocessing=normalize_heatmaps,
+        )
         with torch.no_grad():
             # MONAI's CAM takes one class per item of the batch
             return explainer(images, class_idx=[int(class_idx)] * images.shape[0]).detach()
     if method == "gradcam":
-        explainer = GradCAM(nn_module=net, target_layers=target, postprocessing=normalize_heatmaps)
+        explainer = GradCAM(
+            nn_module=ClassContrast(net),
+            target_layers=f"net.{target}",
+            postprocessing=normalize_heatmaps,
+        )
         with torch.enable_grad():
             # a gradient path to the target layer even when the stages before it are frozen
             maps = explainer(images.detach().clone().requires_grad_(True), class_idx=class_idx)
@@ -80,7 +122,9 @@ def captum_slice_gradcam(
     try:
         with torch.enable_grad():
             inputs = images.detach().clone().requires_grad_(True)
-            attribution = LayerGradCam(net, layer).attribute(inputs, target=class_idx, relu_attributions=True)
+            attribution = LayerGradCam(ClassContrast(net), layer).attribute(
+                inputs, target=class_idx, relu_attributions=True
+            )
     finally:
         net.train(was_training)
         net.zero_grad(set_to_none=True)

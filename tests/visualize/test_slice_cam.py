@@ -59,3 +59,34 @@ def test_peak_and_overlay(tmp_path):
     png = save_petct_cam_png(tmp_path / "o.png", np.random.rand(16, 16), np.random.rand(16, 16),
                              {"CAM": heat, "Grad-CAM": heat}, lesion, title="t", pixdim=(3.6, 3.6))  # fmt: skip
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+
+
+class _TwoFeatureClassifier(torch.nn.Module):
+    """features = the two input channels; GAP + linear head, named as the Res-SE Net's (features, fc)."""
+
+    def __init__(self, weights):
+        super().__init__()
+        self.features = torch.nn.Conv2d(2, 2, 1, bias=False)
+        self.fc = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.features.weight.copy_(torch.eye(2)[..., None, None])
+            self.fc.weight.copy_(torch.tensor(weights))
+            self.fc.bias.zero_()
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("method", ["cam", "gradcam"])
+def test_maps_explain_the_class_against_the_other_not_what_both_share(method):
+    # channel 0: bright uptake that both classes weigh alike (heart, say); channel 1: the lesion, cancer only
+    net = _TwoFeatureClassifier([[2.0, 0.0], [2.0, 1.0]]).eval()
+    x = torch.zeros(1, 2, 32, 32)
+    x[:, 0, 4:10, 4:10] = 3.0
+    x[:, 1, 22:26, 22:26] = 1.0
+    assert net.fc.weight[1] @ torch.tensor([3.0, 0.0]) > net.fc.weight[1] @ torch.tensor([0.0, 1.0])
+    cam = slice_cams(net, x, "ressenet", method)[0, 0]
+    assert heatmap_peak(cam.numpy()) in {(i, j) for i in range(22, 26) for j in range(22, 26)}
+    assert float(cam[4:10, 4:10].max()) < 0.05  # the shared uptake is not evidence for cancer
+    if method == "gradcam":
+        assert torch.allclose(captum_slice_gradcam(net, x, "ressenet")[0, 0], cam, atol=1e-5)
