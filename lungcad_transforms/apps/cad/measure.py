@@ -33,7 +33,7 @@ SOLID_HU = -300.0
 # thinner than twice the opening radius (vessels, fissures) are cut off there; the parenchyma around it is
 # sampled in a shell this far out (chosen on the segmentation bundle's phantom test split with the demo's
 # weights, 2026-12-04: of the 15 kept nodules >= 6 mm, volume within 25 % for 12 against 6 with the
-# network's own mask; 3 mm more search distance let juxtapleural nodules take in chest wall)
+# network's own mask; a 3 mm search distance took in chest wall and vessels and did worse)
 REFINE_GROW_MM = 1.5
 REFINE_OPEN_MM = 1.5
 REFINE_SHELL_MM = (3.0, 6.0)
