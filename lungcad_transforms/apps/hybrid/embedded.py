@@ -147,7 +147,11 @@ def ensure_embedded_ct_dataset(
                 root, "holds files but no embedded dataset (no embedded_dataset.json); remove it"
             )
         logger.info(
-            "writing the embedded CT dataset (phantoms + real scans with synthetic nodules) to %s", root
+            "writing the embedded CT dataset (phantoms%s) to %s",
+            ""
+            if hybrid is None or hybrid.get("backgrounds") == []
+            else " + real scans with synthetic nodules",
+            root,
         )
         with atomic_dir(root) as tmp:
             if phantom_kind == "fp_reduction":
