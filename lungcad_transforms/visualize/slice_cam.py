@@ -9,6 +9,7 @@ slice (patient's right on the left of the picture, anterior at the top), CT and 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,6 +55,9 @@ class ClassContrast(nn.Module):
         return (logits - logits.mean(dim=1, keepdim=True)) * (k / (k - 1))
 
 
+_CELL_CENTRES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def map_cell_centres(
     network: nn.Module, layer: str, image_shape: Sequence[int], n_probes: int = 8
 ) -> np.ndarray:
@@ -82,7 +86,12 @@ def map_cell_centres(
     """
     import copy
 
-    twin = copy.deepcopy(unwrap_network(network)).eval()
+    net = unwrap_network(network)
+    key = (layer, tuple(int(v) for v in image_shape))
+    known = _CELL_CENTRES.setdefault(net, {})
+    if key in known:  # the geometry does not change with the weights: once per network and input size
+        return known[key].copy()
+    twin = copy.deepcopy(net).eval()
     with torch.no_grad():
         for module in twin.modules():
             if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
@@ -120,9 +129,11 @@ def map_cell_centres(
     grid = np.indices(tuple(weight.shape), dtype=np.float64)
     total = float(weight.sum())
     if total <= 0.0:  # no gradient reached the input: keep the upsamplers' convention
-        return np.stack([(stride - 1.0) / 2.0, stride])
-    centroid = np.array([float((grid[a] * weight.numpy()).sum()) / total for a in range(2)])
-    return np.stack([centroid - stride * np.asarray(centre, dtype=np.float64), stride])
+        known[key] = np.stack([(stride - 1.0) / 2.0, stride])
+    else:
+        centroid = np.array([float((grid[a] * weight.numpy()).sum()) / total for a in range(2)])
+        known[key] = np.stack([centroid - stride * np.asarray(centre, dtype=np.float64), stride])
+    return known[key].copy()
 
 
 def cell_centred_upsampler(centres: np.ndarray):
