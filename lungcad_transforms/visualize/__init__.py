@@ -6,6 +6,8 @@ from lungcad_transforms.utils.lazy import lazy_exports
 
 _SUBPACKAGES = ()
 _NAMES = {
+    "cell_centred_upsampler": "lungcad_transforms.visualize.cam_placement",
+    "map_cell_centres": "lungcad_transforms.visualize.cam_placement",
     "save_confusion_matrix_png": "lungcad_transforms.visualize.classification_plots",
     "save_roc_png": "lungcad_transforms.visualize.classification_plots",
     "save_froc_report": "lungcad_transforms.visualize.froc_plot",
@@ -22,6 +24,7 @@ _NAMES = {
     "otsu_transfer_points": "lungcad_transforms.visualize.render",
     "render_lungs": "lungcad_transforms.visualize.render",
     "vtk_offscreen_available": "lungcad_transforms.visualize.render",
+    "ClassContrast": "lungcad_transforms.visualize.slice_cam",
     "slice_cams": "lungcad_transforms.visualize.slice_cam",
     "captum_slice_gradcam": "lungcad_transforms.visualize.slice_cam",
     "heatmap_peak": "lungcad_transforms.visualize.slice_cam",

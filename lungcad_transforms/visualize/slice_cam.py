@@ -9,7 +9,6 @@ slice (patient's right on the left of the picture, anterior at the top), CT and 
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,12 +17,11 @@ import torch
 import torch.nn as nn
 
 from lungcad_transforms.utils.atomic import atomic_file
+from lungcad_transforms.visualize.cam_placement import cell_centred_upsampler, map_cell_centres
 from lungcad_transforms.visualize.gradcam import normalize_heatmaps, unwrap_network
 
 __all__ = [
     "ClassContrast",
-    "cell_centred_upsampler",
-    "map_cell_centres",
     "slice_cams",
     "captum_slice_gradcam",
     "heatmap_peak",
@@ -53,111 +51,6 @@ class ClassContrast(nn.Module):
         if k < 2:
             return logits
         return (logits - logits.mean(dim=1, keepdim=True)) * (k / (k - 1))
-
-
-_CELL_CENTRES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def map_cell_centres(
-    network: nn.Module, layer: str, image_shape: Sequence[int], n_probes: int = 8
-) -> np.ndarray:
-    """Where cell ``j`` of ``layer``'s map is centred in the input: ``offset + stride * j`` per axis.
-
-    A max-pool of 2 centres its output ``j`` on input ``2 j + 0.5``, a "same"-padded stride-2 convolution on
-    ``2 j``; MONAI's CAM upsampler (and captum's) assumes ``stride * j + (stride - 1) / 2`` whatever the
-    layers. The centre is measured on a geometric twin of the network: every convolution and linear weight
-    set to the mean of its inputs, linear (squeeze-and-excitation) gates constant, biases to zero, normalisation to identity, max-pools to average pools of the same window, so
-    that what remains is the layers' geometry; the centroid of the input gradient of the central cell, for an
-    input of ones, is the cell's centre. Written here because neither MONAI nor captum places map cells by
-    the network's own geometry.
-
-    Args:
-        network: the classifier (not changed: a copy is probed).
-        layer: the target layer's name.
-        image_shape: ``(C, H, W)`` of the network's input.
-
-    Returns:
-        ``(2, 2)`` array: row 0 the input coordinate of cell 0 along ``H, W``, row 1 the stride.
-
-    Examples:
-        >>> net = nn.Sequential(nn.Conv2d(1, 1, 3, stride=2, padding=1), nn.MaxPool2d(2))
-        >>> map_cell_centres(net, "1", (1, 32, 32)).round(2).tolist()  # cell j at input 4 j + 1
-        [[1.0, 1.0], [4.0, 4.0]]
-    """
-    import copy
-
-    net = unwrap_network(network)
-    key = (layer, tuple(int(v) for v in image_shape))
-    known = _CELL_CENTRES.setdefault(net, {})
-    if key in known:  # the geometry does not change with the weights: once per network and input size
-        return known[key].copy()
-    twin = copy.deepcopy(net).eval()
-    with torch.no_grad():
-        for module in twin.modules():
-            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-                module.weight.fill_(1.0 / module.weight[0].numel())  # averages: no overflow however deep
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.Linear):
-                # inside a feature extractor a linear layer is a squeeze-and-excitation gate: held constant,
-                # or its global pooling would pull every centre towards the middle of the image
-                module.weight.zero_()
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.modules.batchnorm._NormBase):
-                module.reset_parameters()  # running mean 0, variance 1, weight 1, bias 0: identity in eval
-            for name, child in module.named_children():
-                if isinstance(child, nn.MaxPool2d):  # a max-pool's window, each position as likely
-                    setattr(
-                        module,
-                        name,
-                        nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode),
-                    )
-    grabbed: list[torch.Tensor] = []
-    hook = dict(twin.named_modules())[layer].register_forward_hook(lambda _m, _i, out: grabbed.append(out))
-    try:
-        x = torch.ones((1, *image_shape), requires_grad=True)
-        with torch.enable_grad():
-            twin(x)
-            cells = grabbed[-1]  # a module called more than once: its last output, as MONAI's CAM hooks keep
-            centre = tuple(int(n) // 2 for n in cells.shape[2:])
-            cells[(0, slice(None), *centre)].sum().backward()
-        weight = x.grad.detach().abs().sum(dim=(0, 1)).double()
-    finally:
-        hook.remove()
-    stride = np.array([int(image_shape[1 + a]) / int(cells.shape[2 + a]) for a in range(2)])
-    grid = np.indices(tuple(weight.shape), dtype=np.float64)
-    total = float(weight.sum())
-    if total <= 0.0:  # no gradient reached the input: keep the upsamplers' convention
-        known[key] = np.stack([(stride - 1.0) / 2.0, stride])
-    else:
-        centroid = np.array([float((grid[a] * weight.numpy()).sum()) / total for a in range(2)])
-        known[key] = np.stack([centroid - stride * np.asarray(centre, dtype=np.float64), stride])
-    return known[key].copy()
-
-
-def cell_centred_upsampler(centres: np.ndarray):
-    """MONAI-style upsampler (``upsampler(spatial_size)(maps)``) that puts map cell ``j`` at ``offset + stride * j``.
-
-    Bilinear between cell centres, the border cells' values held beyond them.
-    """
-    import torch.nn.functional as F
-
-    offset, stride = (np.asarray(v, dtype=np.float64) for v in centres)
-
-    def upsampler(spatial_size: Sequence[int]):
-        def upsample(maps: torch.Tensor) -> torch.Tensor:
-            axes = []
-            for a, (cells, size) in enumerate(zip(maps.shape[-2:], spatial_size, strict=True)):
-                u = (torch.arange(int(size), dtype=torch.float64) - offset[a]) / stride[a]  # in cells
-                axes.append((2.0 * u / max(int(cells) - 1, 1) - 1.0).clamp(-1.0, 1.0))
-            gy, gx = torch.meshgrid(axes[0], axes[1], indexing="ij")
-            grid = torch.stack([gx, gy], dim=-1)[None].expand(maps.shape[0], -1, -1, -1).to(maps)
-            return F.grid_sample(maps, grid, mode="bilinear", align_corners=True)
-
-        return upsample
-
-    return upsampler
 
 
 def slice_cams(

@@ -104,7 +104,7 @@ def test_maps_explain_the_class_against_the_other_not_what_both_share(method):
     ],
 )
 def test_map_cells_are_placed_where_the_layers_centre_them(layers, offset):
-    from lungcad_transforms.visualize.slice_cam import cell_centred_upsampler, map_cell_centres
+    from lungcad_transforms.visualize.cam_placement import cell_centred_upsampler, map_cell_centres
 
     net = torch.nn.Sequential(*layers)
     centres = map_cell_centres(net, str(len(layers) - 1), (1, 32, 32))

@@ -31,6 +31,7 @@ _NAMES = {
     "lung_rads_size_category": "lungcad_transforms.apps.cad.measure",
     "lung_side": "lungcad_transforms.apps.cad.measure",
     "measure_nodule": "lungcad_transforms.apps.cad.measure",
+    "refine_nodule_mask": "lungcad_transforms.apps.cad.measure",
     "gradcam_volume": "lungcad_transforms.apps.cad.nodules",
     "label_nodules": "lungcad_transforms.apps.cad.nodules",
     "NODULE_COLUMNS": "lungcad_transforms.apps.cad.outputs",
