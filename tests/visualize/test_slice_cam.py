@@ -90,36 +90,3 @@ def test_maps_explain_the_class_against_the_other_not_what_both_share(method):
     assert float(cam[4:10, 4:10].max()) < 0.05  # the shared uptake is not evidence for cancer
     if method == "gradcam":
         assert torch.allclose(captum_slice_gradcam(net, x, "ressenet")[0, 0], cam, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "layers, offset",
-    [
-        ([torch.nn.Conv2d(1, 1, 3, stride=2, padding=1), torch.nn.Conv2d(1, 1, 3, stride=2, padding=1)], 0.0),
-        (
-            [torch.nn.MaxPool2d(2), torch.nn.Conv2d(1, 1, 3, stride=2, padding=1)],
-            0.5,
-        ),  # the Res-SE Net's stem
-        ([torch.nn.AvgPool2d(2), torch.nn.AvgPool2d(2)], 1.5),  # the upsamplers' convention holds here only
-    ],
-)
-def test_map_cells_are_placed_where_the_layers_centre_them(layers, offset):
-    from lungcad_transforms.visualize.cam_placement import cell_centred_upsampler, map_cell_centres
-
-    net = torch.nn.Sequential(*layers)
-    centres = map_cell_centres(net, str(len(layers) - 1), (1, 32, 32))
-    np.testing.assert_allclose(centres, [[offset, offset], [4.0, 4.0]], atol=1e-6)
-    cells = torch.zeros(1, 1, 8, 8)
-    cells[0, 0, 3, 5] = 1.0
-    upsampled = cell_centred_upsampler(centres)((32, 32))(cells)[0, 0]
-    peak = np.unravel_index(int(upsampled.argmax()), (32, 32))
-    assert abs(peak[0] - (offset + 12)) <= 0.5 and abs(peak[1] - (offset + 20)) <= 0.5
-
-
-def test_res_se_net_map_cells_are_centred_on_4j_plus_half():
-    from lungcad_transforms.visualize.slice_cam import map_cell_centres
-
-    net = build_cam_classifier("ressenet", in_channels=3)
-    np.testing.assert_allclose(
-        map_cell_centres(net, "features", (3, 96, 96)), [[0.5, 0.5], [4.0, 4.0]], atol=0.01
-    )
