@@ -81,14 +81,23 @@ def map_cell_centres(network: nn.Module, layer: str, image_shape: Sequence[int])
     hook = dict(twin.named_modules())[layer].register_forward_hook(lambda _m, _i, out: grabbed.append(out))
     try:
         # three times the input's size, so that the central cell's receptive field is not cut by the border
-        # (a cut one pulls the centroid towards the middle of the image); the centres do not depend on it
-        probe = tuple(3 * int(n) for n in image_shape[1:])
-        x = torch.ones((1, int(image_shape[0]), *probe), requires_grad=True)
-        with torch.enable_grad():
-            twin(x)
-            cells = grabbed[-1]  # a module called more than once: its last output, as MONAI's CAM hooks keep
-            centre = tuple(int(n) // 2 for n in cells.shape[2:])
-            cells[(0, slice(None), *centre)].sum().backward()
+        # (a cut one pulls the centroid towards the middle of the image); the centres do not depend on it.
+        # A network built for one input size (a linear head on the flattened map) is probed at that size.
+        for scale in (3, 1):
+            probe = tuple(scale * int(n) for n in image_shape[1:])
+            x = torch.ones((1, int(image_shape[0]), *probe), requires_grad=True)
+            grabbed.clear()
+            try:
+                with torch.enable_grad():
+                    twin(x)
+            except (RuntimeError, ValueError):
+                if scale == 1:
+                    raise
+                continue
+            break
+        cells = grabbed[-1]  # a module called more than once: its last output, as MONAI's CAM hooks keep
+        centre = tuple(int(n) // 2 for n in cells.shape[2:])
+        cells[(0, slice(None), *centre)].sum().backward()
         weight = x.grad.detach().abs().sum(dim=(0, 1)).double()
     finally:
         hook.remove()
