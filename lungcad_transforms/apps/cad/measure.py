@@ -151,9 +151,10 @@ def refine_nodule_mask(
     shell = outer & ~inner
     if lungs is not None and np.count_nonzero(shell & lungs) >= 20:
         shell &= lungs
-    if not shell.any() or float(np.median(hu[shell])) >= nodule_hu:
+    lung_hu = float(np.median(hu[shell])) if shell.any() else nodule_hu
+    if lung_hu >= nodule_hu:
         return mask
-    edge_hu = 0.5 * (nodule_hu + float(np.median(hu[shell])))
+    edge_hu = 0.5 * (nodule_hu + lung_hu)
     dense = (hu >= edge_hu) & dilate_ellipsoid(mask, spacing, grow_mm)
     # opening = erosion then dilation by the same ellipsoid; the erosion as the complement's dilation
     opened = dilate_ellipsoid(~dilate_ellipsoid(~dense, spacing, open_mm), spacing, open_mm) & dense

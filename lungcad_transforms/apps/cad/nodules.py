@@ -100,6 +100,7 @@ def label_nodules(
     # each nodule is refined and measured in its own bounding box: on a 512 x 512 x 300 scan the
     # whole-volume comparisons, HU indexing and erosions cost about 0.3 s per nodule, in its box very little
     boxes = ndimage.find_objects(components)
+    margin = np.ceil(REFINE_SHELL_MM[1] / spacing).astype(int) + 1  # room for the parenchyma shell
     labels = np.zeros(seg_mask.shape, np.uint16)
     taken: set[int] = set()
     out = []
@@ -113,8 +114,6 @@ def label_nodules(
         voxels, box = None, None
         if component:
             taken.add(component)
-            # the component's box with room for its parenchyma shell
-            margin = np.ceil(REFINE_SHELL_MM[1] / spacing).astype(int) + 1
             box = tuple(
                 slice(max(b.start - m, 0), min(b.stop + m, size))
                 for b, m, size in zip(boxes[component - 1], margin, labels.shape, strict=True)
