@@ -22,6 +22,7 @@ from lungcad_transforms.visualize.gradcam import normalize_heatmaps, unwrap_netw
 
 __all__ = [
     "ClassContrast",
+    "class_gradcam",
     "slice_cams",
     "captum_slice_gradcam",
     "heatmap_peak",
@@ -78,37 +79,61 @@ def slice_cams(
         >>> slice_cams(net, torch.rand(2, 3, 32, 32), "ressenet").shape
         torch.Size([2, 1, 32, 32])
     """
-    from monai.visualize import CAM, GradCAM
+    from monai.visualize import CAM
 
     from lungcad_transforms.networks.nets.cam_classifier import cam_layers
 
     net = unwrap_network(network)
     target, fc = cam_layers(backbone)
-    upsampler = cell_centred_upsampler(map_cell_centres(net, target, tuple(images.shape[1:])))
     if method == "cam":
         explainer = CAM(
             nn_module=net,
             target_layers=target,
             fc_layers=lambda model: ClassContrast(dict(model.named_modules())[fc]),
-            upsampler=upsampler,
+            upsampler=cell_centred_upsampler(map_cell_centres(net, target, tuple(images.shape[1:]))),
             postprocessing=normalize_heatmaps,
         )
         with torch.no_grad():
             # MONAI's CAM takes one class per item of the batch
             return explainer(images, class_idx=[int(class_idx)] * images.shape[0]).detach()
     if method == "gradcam":
-        explainer = GradCAM(
-            nn_module=ClassContrast(net),
-            target_layers=f"net.{target}",
-            upsampler=upsampler,
-            postprocessing=normalize_heatmaps,
-        )
+        return class_gradcam(net, images, target, class_idx)
+    raise ValueError(f"method must be 'cam' or 'gradcam', got {method!r}")
+
+
+def class_gradcam(network: nn.Module, images: torch.Tensor, layer: str, class_idx: int = 1) -> torch.Tensor:
+    """Grad-CAM of class ``class_idx`` against the others at ``layer``, ``(B, 1, *spatial)`` in [0, 1].
+
+    The class's contrast (:class:`ClassContrast`) is explained, the map is drawn where the network centres
+    its cells (:func:`~lungcad_transforms.visualize.cam_placement.map_cell_centres`) and each map is scaled
+    with its maximum at 1 (MONAI's default normaliser maps the maximum to 0). Evaluated in eval mode; the
+    network's mode and gradients are left as they were.
+
+    Args:
+        network: a classifier (DDP wrapper looked through), 2-D or 3-D.
+        images: ``(B, C, *spatial)`` network input, on the network's device.
+        layer: the module name Grad-CAM reads (e.g. ``"layer4"``).
+        class_idx: the class explained.
+    """
+    from monai.visualize import GradCAM
+
+    net = unwrap_network(network)
+    explainer = GradCAM(
+        nn_module=ClassContrast(net),
+        target_layers=f"net.{layer}",
+        upsampler=cell_centred_upsampler(map_cell_centres(net, layer, tuple(images.shape[1:]))),
+        postprocessing=normalize_heatmaps,
+    )
+    was_training = net.training
+    net.eval()
+    try:
         with torch.enable_grad():
             # a gradient path to the target layer even when the stages before it are frozen
             maps = explainer(images.detach().clone().requires_grad_(True), class_idx=class_idx)
+    finally:
+        net.train(was_training)
         net.zero_grad(set_to_none=True)
-        return maps.detach()
-    raise ValueError(f"method must be 'cam' or 'gradcam', got {method!r}")
+    return maps.detach()
 
 
 def captum_slice_gradcam(

@@ -80,27 +80,11 @@ def save_gradcam_overlay(
 
 
 def _gradcam(network: torch.nn.Module, image: torch.Tensor, layer: str) -> np.ndarray:
-    """Grad-CAM of the tumour class against the other, drawn where the network centres the map's cells."""
-    from monai.visualize import GradCAM
+    """Grad-CAM of the tumour class against the other for one input ``(C, *spatial)``, in [0, 1]."""
+    from lungcad_transforms.visualize.slice_cam import class_gradcam
 
-    from lungcad_transforms.visualize.cam_placement import cell_centred_upsampler, map_cell_centres
-    from lungcad_transforms.visualize.slice_cam import ClassContrast
-
-    net = getattr(network, "module", network)  # DistributedDataParallel
-    was_training = net.training
-    net.eval()
-    try:
-        cam = GradCAM(
-            nn_module=ClassContrast(net),
-            target_layers=f"net.{layer}",
-            upsampler=cell_centred_upsampler(map_cell_centres(net, layer, tuple(image.shape))),
-        )
-        device = next(net.parameters()).device
-        with torch.enable_grad():
-            heat = cam(image[None].to(device), class_idx=1)
-    finally:
-        net.train(was_training)
-    return heat[0, 0].detach().cpu().numpy()
+    device = next(network.parameters()).device
+    return class_gradcam(network, image[None].to(device), layer)[0, 0].cpu().numpy()
 
 
 def _write_tables(

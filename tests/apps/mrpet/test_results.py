@@ -64,3 +64,35 @@ def test_without_labels_the_label_column_is_empty_and_no_metrics_are_written(sli
     patients = [r for _, r in read_csv_rows(tmp_path / "patients.csv")]
     assert all(r[3] == "" for r in patients[1:]) and not (tmp_path / "metrics.json").exists()
     assert not (tmp_path / "gradcam").exists()
+
+
+def test_gradcam_overlay_map_is_brightest_where_the_tumour_evidence_is():
+    """The map of the tumour class against the other, maximum 1 at the evidence (MONAI's default normaliser
+    would put 0 there), drawn where the network's strided convolution centres its cells."""
+    from lungcad_transforms.apps.mrpet.results import _gradcam
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer4 = torch.nn.Conv2d(2, 2, 3, stride=2, padding=1, bias=False)
+            self.fc = torch.nn.Linear(2, 2)
+            with torch.no_grad():
+                self.layer4.weight.zero_()
+                self.layer4.weight[0, 0, 1, 1] = self.layer4.weight[1, 1, 1, 1] = 1.0
+                self.fc.weight.copy_(
+                    torch.tensor([[2.0, 0.0], [2.0, 1.0]])
+                )  # channel 0 shared by both classes
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.layer4(x)).mean(dim=(2, 3)))
+
+    image = torch.zeros(2, 32, 32)
+    image[0, 2:8, 2:8] = 3.0  # bright structure both classes weigh alike
+    image[1, 20:24, 22:26] = 1.0  # the tumour, on the second channel
+    net = Net().train()
+    heat = _gradcam(net, image, "layer4")
+    assert heat.shape == (32, 32) and float(heat.max()) == 1.0
+    i, j = np.unravel_index(int(heat.argmax()), heat.shape)
+    assert 20 <= i < 24 and 22 <= j < 26
+    assert float(heat[2:8, 2:8].max()) < 0.05
+    assert net.training  # its mode is left as it was
