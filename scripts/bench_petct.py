@@ -98,10 +98,12 @@ def pointing_game(cams_csv: Path, tolerance_mm: float) -> dict:
 
 
 def _summary(eval_dir: Path, backbone: str, net_kwargs: dict | None = None) -> dict:
+    from lungcad_transforms.handlers.classification_report import PATIENT_LEVELS
+
     metrics = json.loads((eval_dir / "metrics.json").read_text())
     cam = json.loads((eval_dir / "cam" / "cam_summary.json").read_text())
     out = {}
-    for level in ("slice", "patient_majority", "patient_mean"):
+    for level in PATIENT_LEVELS:
         m = metrics.get(level, {})
         out[level] = {k: m.get(k) for k in ("accuracy", "sensitivity", "specificity", "roc_auc", "confusion")}
         out[level]["ci95"] = m.get("ci95", {})

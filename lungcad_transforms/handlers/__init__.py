@@ -10,6 +10,7 @@ _NAMES = {
     "CandidateCPM": "lungcad_transforms.handlers.candidate_scores",
     "CandidateScoresHandler": "lungcad_transforms.handlers.candidate_scores",
     "CandidateResultsWriter": "lungcad_transforms.handlers.candidate_scores",
+    "PATIENT_LEVELS": "lungcad_transforms.handlers.classification_report",
     "positive_class_scores": "lungcad_transforms.handlers.classification_report",
     "SliceScoresHandler": "lungcad_transforms.handlers.classification_report",
     "ClassificationReportWriter": "lungcad_transforms.handlers.classification_report",

@@ -20,7 +20,10 @@ from lungcad_transforms.utils.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["positive_class_scores", "SliceScoresHandler", "ClassificationReportWriter"]
+__all__ = ["PATIENT_LEVELS", "positive_class_scores", "SliceScoresHandler", "ClassificationReportWriter"]
+
+# the levels of metrics.json: slices, then patients by the study's two rules and by the whole-stack rule
+PATIENT_LEVELS: tuple[str, ...] = ("slice", "patient_majority", "patient_mean", "patient_max")
 
 
 def positive_class_scores(engine: Engine, class_idx: int = 1) -> tuple[list[int], list[float]]:
@@ -69,9 +72,10 @@ class ClassificationReportWriter(SliceScoresHandler):
     At the end of a run it writes under ``output_dir``:
 
     - ``slices.csv``: ``patient,study,slice,label,probability,prediction`` (label -1 without a mask);
-    - ``patients.csv``: per patient the slice counts, the majority-vote score and verdict and the mean
-      probability and its verdict;
-    - ``metrics.json``: for ``slice``, ``patient_majority`` and ``patient_mean``: accuracy, sensitivity,
+    - ``patients.csv``: per patient the slice counts, the majority-vote score and verdict, the mean
+      probability and its verdict, and the highest slice probability and its verdict (any slice called
+      positive: the rule for whole stacks, where a tumour crosses a few of many slices);
+    - ``metrics.json``: for ``slice``, ``patient_majority``, ``patient_mean`` and ``patient_max``: accuracy, sensitivity,
       specificity, precision, ROC-AUC, confusion matrix, each metric with a percentile bootstrap CI
       (slices drawn by patient, so correlated slices do not narrow it); present only where labels are known;
     - ``confusion_<level>.png`` and ``roc.png``; ``skipped.csv`` with the studies left out and why.
@@ -150,6 +154,7 @@ class ClassificationReportWriter(SliceScoresHandler):
             patients, probs, np.maximum(labels, 0), "majority", self.threshold
         )
         _, mean, _ = aggregate_by_patient(patients, probs, np.maximum(labels, 0), "mean", self.threshold)
+        _, top, _ = aggregate_by_patient(patients, probs, np.maximum(labels, 0), "max", self.threshold)
         patient_arr = np.asarray(patients)
         known = {p: bool((labels[patient_arr == p] >= 0).all()) for p in ids}
         patient_rows = [
@@ -162,14 +167,17 @@ class ClassificationReportWriter(SliceScoresHandler):
                 "majority_verdict": int(majority[k] >= 0.5),
                 "mean_probability": float(mean[k]),
                 "mean_verdict": int(mean[k] >= self.threshold),
+                "max_probability": float(top[k]),
+                "max_verdict": int(top[k] >= self.threshold),
             }  # fmt: skip
             for k, pid in enumerate(ids)
         ]
         write_table(patient_rows, out / "patients.csv",
                     ["patient", "label", "slices", "positive_slices", "majority_score", "majority_verdict",
-                     "mean_probability", "mean_verdict"],
-                    numeric=["majority_score", "mean_probability"],
-                    integer=["label", "slices", "positive_slices", "majority_verdict", "mean_verdict"])  # fmt: skip
+                     "mean_probability", "mean_verdict", "max_probability", "max_verdict"],
+                    numeric=["majority_score", "mean_probability", "max_probability"],
+                    integer=["label", "slices", "positive_slices", "majority_verdict", "mean_verdict",
+                             "max_verdict"])  # fmt: skip
         skipped = [{"study": s, "reason": r} for s, r in getattr(self.dataset, "skipped", [])]
         write_table(skipped, out / "skipped.csv", ["study", "reason"])
         metrics: dict[str, Any] = {"threshold": self.threshold, "n_slices": len(order), "n_patients": len(ids),
@@ -182,7 +190,8 @@ class ClassificationReportWriter(SliceScoresHandler):
             # the vote's score is the share of positive slices: a verdict at half of them, whatever the slice threshold
             metrics["patient_majority"] = self._level(patient_labels[keep], majority[keep], None, 0.5)
             metrics["patient_mean"] = self._level(patient_labels[keep], mean[keep], None, self.threshold)
-            for level in ("slice", "patient_majority", "patient_mean"):
+            metrics["patient_max"] = self._level(patient_labels[keep], top[keep], None, self.threshold)
+            for level in PATIENT_LEVELS:
                 save_confusion_matrix_png(metrics[level]["confusion"], out / f"confusion_{level}.png",
                                           class_names=("no cancer", "cancer"), title=level.replace("_", " "))  # fmt: skip
             curves = {"slice": (y, probs[labelled]), "patient (mean)": (patient_labels[keep], mean[keep])}

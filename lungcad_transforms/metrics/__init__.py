@@ -7,6 +7,7 @@ from lungcad_transforms.utils.lazy import lazy_exports
 _SUBPACKAGES = ()
 _NAMES = {
     "CLASSIFICATION_METRICS": "lungcad_transforms.metrics.classification",
+    "PATIENT_RULES": "lungcad_transforms.metrics.classification",
     "aggregate_by_patient": "lungcad_transforms.metrics.classification",
     "binary_classification_report": "lungcad_transforms.metrics.classification",
     "bootstrap_ci": "lungcad_transforms.metrics.classification",

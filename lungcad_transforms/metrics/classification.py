@@ -15,6 +15,7 @@ import numpy as np
 
 __all__ = [
     "CLASSIFICATION_METRICS",
+    "PATIENT_RULES",
     "aggregate_by_patient",
     "binary_classification_report",
     "bootstrap_ci",
@@ -77,6 +78,7 @@ def _rates(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:
 
 
 CLASSIFICATION_METRICS: tuple[str, ...] = ("accuracy", "sensitivity", "specificity", "precision", "roc_auc")
+PATIENT_RULES: tuple[str, ...] = ("majority", "mean", "max")
 
 
 def binary_classification_report(
@@ -112,21 +114,23 @@ def aggregate_by_patient(
 
     ``majority``: the patient's score is the fraction of its slices called positive (``>= threshold``),
     so with the default threshold the verdict is positive when at least half of the slices are (a tie
-    counts as positive, the cautious call). ``mean``: the mean slice probability. The patient's label is
-    positive when any of its slices is.
+    counts as positive, the cautious call). ``mean``: the mean slice probability. ``max``: the highest slice
+    probability, so the verdict is positive when any slice is at or above the threshold: the rule for whole
+    stacks, where a tumour crosses a few of many slices and the vote and the mean stay low however sure
+    those slices are. The patient's label is positive when any of its slices is.
 
     Args:
         patient_ids: patient of each slice.
         probs: probability of class 1 per slice.
         labels: 0/1 label per slice.
-        rule: ``"majority"`` or ``"mean"``.
+        rule: ``"majority"``, ``"mean"`` or ``"max"``.
         threshold: slice decision threshold of the majority vote.
 
     Returns:
         ``(ids, probs, labels)``: patients in order of first appearance, their scores and labels.
     """
-    if rule not in ("majority", "mean"):
-        raise ValueError(f"rule must be 'majority' or 'mean', got {rule!r}")
+    if rule not in PATIENT_RULES:
+        raise ValueError(f"rule must be one of {PATIENT_RULES}, got {rule!r}")
     y, p = _arrays(labels, probs)
     ids = [str(i) for i in patient_ids]
     if len(ids) != y.size:
@@ -135,8 +139,12 @@ def aggregate_by_patient(
     index = {pid: k for k, pid in enumerate(order)}
     group = np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids))
     counts = np.bincount(group, minlength=len(order)).astype(np.float64)
-    values = (p >= threshold).astype(np.float64) if rule == "majority" else p
-    scores = np.bincount(group, weights=values, minlength=len(order)) / np.maximum(counts, 1.0)
+    if rule == "max":
+        scores = np.full(len(order), -np.inf)
+        np.maximum.at(scores, group, p)
+    else:
+        values = (p >= threshold).astype(np.float64) if rule == "majority" else p
+        scores = np.bincount(group, weights=values, minlength=len(order)) / np.maximum(counts, 1.0)
     patient_labels = (np.bincount(group, weights=y, minlength=len(order)) > 0).astype(np.int64)
     return order, scores, patient_labels
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from lungcad_transforms.apps.petct.phantom_studies import ensure_petct_dataset
+from lungcad_transforms.handlers.classification_report import PATIENT_LEVELS
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "bundles" / "lung_petct_classification"
@@ -98,10 +99,10 @@ def test_evaluation_writes_patient_verdicts_metrics_confusion_and_cam(
     patients = _rows(eval_dir / "patients.csv")
     assert [r["patient"] for r in patients] == test_patients
     assert [int(r["label"]) for r in patients] == [1, 0, 0]  # cancer, benign, normal
-    for row in patients:  # threshold 0: every slice is called positive, so both rules say cancer
-        assert row["majority_verdict"] == "1" and float(row["majority_score"]) == 1.0
+    for row in patients:  # threshold 0: every slice is called positive, so every rule says cancer
+        assert row["majority_verdict"] == row["max_verdict"] == "1" and float(row["majority_score"]) == 1.0
     metrics = json.loads((eval_dir / "metrics.json").read_text())
-    for level in ("slice", "patient_majority", "patient_mean"):
+    for level in PATIENT_LEVELS:
         assert set(metrics[level]["ci95"]) == {
             "accuracy",
             "sensitivity",

@@ -37,11 +37,15 @@ def test_report_files_and_patient_verdicts(tmp_path):
     assert patients["C"]["label"] == "-1" and patients["C"]["mean_verdict"] == "1"
     # metrics only over the labelled patients / slices: A (TP) and B (TN)
     assert metrics["patient_majority"]["confusion"] == [[1, 0], [0, 1]]
+    # the whole-stack rule: B's hottest slice (0.7) calls it positive where the vote does not
+    assert patients["B"]["max_verdict"] == "1" and float(patients["B"]["max_probability"]) == 0.7
+    assert metrics["patient_max"]["confusion"] == [[0, 1], [0, 1]]
     assert metrics["slice"]["confusion"] == [[4, 2], [0, 2]] and metrics["slice"]["n"] == 8
     assert metrics["n_skipped_studies"] == 1
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["slice"]["ci95"]["accuracy"][0] <= 0.75 <= saved["slice"]["ci95"]["accuracy"][1]
-    for name in ("slices.csv", "skipped.csv", "confusion_slice.png", "confusion_patient_mean.png", "roc.png"):
+    pngs = [f"confusion_{level}.png" for level in ("slice", "patient_mean", "patient_max")] + ["roc.png"]
+    for name in ("slices.csv", "skipped.csv", *pngs):
         assert (tmp_path / name).stat().st_size > 0
     assert "study has only CT" in (tmp_path / "skipped.csv").read_text()
 

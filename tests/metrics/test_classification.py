@@ -47,7 +47,7 @@ def test_bad_inputs_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         roc_auc([0, 1], [0.5, float("nan")])
     with pytest.raises(ValueError, match="rule"):
-        aggregate_by_patient(["a"], [0.5], [1], rule="max")
+        aggregate_by_patient(["a"], [0.5], [1], rule="median")
     with pytest.raises(ValueError, match="unknown metric"):
         bootstrap_ci([0, 1], [0.1, 0.9], "f1")
 
@@ -65,6 +65,10 @@ def test_patient_majority_and_mean():
     # p3 has one hot slice of four: negative by majority vote, the false negative the study's rule makes
     verdict = binary_classification_report(lab, maj)
     assert verdict["confusion"] == [[1, 0], [1, 1]]
+    # the whole-stack rule: p3's one hot slice makes it positive, p2 (no slice >= 0.5) stays negative
+    _, top, _ = aggregate_by_patient(ids, probs, labels, rule="max")
+    np.testing.assert_allclose(top, [0.9, 0.3, 0.95])
+    assert binary_classification_report(lab, top)["confusion"] == [[1, 0], [0, 2]]
 
 
 def test_bootstrap_ci_brackets_the_estimate_and_is_reproducible():
