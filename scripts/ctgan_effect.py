@@ -59,6 +59,20 @@ class FPScorer:
             return torch.sigmoid(self.net(torch.as_tensor(patches))).numpy().reshape(-1)
 
 
+def _phantom_dataset(dataset: str | None, fp_bundle_root: str | Path, configs: str | Path) -> Path:
+    if dataset is not None:
+        return Path(dataset)
+    own = Path(fp_bundle_root) / "data" / "embedded" / "phantoms"
+    if (own / "datalist.json").is_file():
+        return own
+    from monai.bundle import ConfigParser
+
+    from lungcad_transforms.apps.detection import ensure_fp_dataset
+
+    embedded = ConfigParser.load_config_file(str(Path(configs) / "train.json"))["embedded_data"]
+    return Path(ensure_fp_dataset(FP_CONFIGS.parent / "data" / "phantoms", **embedded))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fp_bundle_root", required=True, help="bundle root of a trained FP-reduction run")
@@ -67,7 +81,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--gan_bundle_dir", default=str(REPO / "bundles" / "lung_nodule_ct_gan"))
     parser.add_argument(
-        "--dataset", default=str(REPO / "bundles" / "lung_nodule_ct_fp_reduction" / "data" / "phantoms")
+        "--dataset",
+        default=None,
+        help="the FP phantom dataset (default: the trained run's own, <fp_bundle_root>/data/embedded/phantoms, "
+        "else the one scripts/ctgan_augmentation_worth.py uses, made if absent)",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--per_scan", type=int, default=4)
@@ -87,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(2)
     scorer = FPScorer(args.fp_bundle_root, [args.network] if args.network else [], args.fp_configs)
     editor = NoduleEditor(args.gan_bundle_dir)
-    dataset = Path(args.dataset)
+    dataset = _phantom_dataset(args.dataset, args.fp_bundle_root, args.fp_configs)
     annotations = read_annotations(dataset / "annotations.csv")
     injected: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
