@@ -15,6 +15,7 @@ _NAMES = {
     "file_sha256": "lungcad_transforms.apps.cad.bundles",
     "resolve_bundles": "lungcad_transforms.apps.cad.bundles",
     "run_segmentation": "lungcad_transforms.apps.cad.bundles",
+    "nodule_probability": "lungcad_transforms.apps.cad.bundles",
     "run_fp_reduction": "lungcad_transforms.apps.cad.bundles",
     "register": "lungcad_transforms.apps.cad.cli",
     "DEMO_NODULE_KINDS": "lungcad_transforms.apps.cad.demo",

@@ -48,7 +48,11 @@ def register(subparsers: Any) -> None:
         "(default: the repository's bundles/)",
     )
     p.add_argument(
-        "--threshold", type=float, default=None, help="nodule probability to keep (default: the FP bundle's)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="nodule probability to keep, the mean of the FP-reduction and segmentation bundles' "
+        "(default: the FP bundle's nodule_threshold)",
     )
     p.add_argument(
         "--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: CUDA when present)"

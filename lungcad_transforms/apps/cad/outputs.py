@@ -23,7 +23,8 @@ __all__ = ["NODULE_COLUMNS", "LUNG_RADS_NOTE", "software_versions", "write_study
 # nodules.csv: the LUNA16 results columns first (diameter_mm is the Lung-RADS mean diameter), then these
 NODULE_COLUMNS = (
     "long_axis_mm", "short_axis_mm", "mean_diameter_mm", "volume_mm3", "mean_hu", "max_hu", "density",
-    "solid_fraction", "solid_mean_diameter_mm", "lung_rads_size_only", "side", "label", "seg_probability",
+    "solid_fraction", "solid_mean_diameter_mm", "lung_rads_size_only", "side", "label", "fp_probability",
+    "seg_probability",
 )  # fmt: skip
 
 LUNG_RADS_NOTE = (

@@ -127,6 +127,25 @@ def test_study_folder_holds_every_output(detected, study):
     assert len(rows) == len(run.studies[0].nodules)
 
 
+def test_nodule_probability_is_the_mean_of_the_two_bundles(detected, study):
+    """Each candidate's probability is the FP and segmentation bundles' mean; the kept ones pass the threshold."""
+    run, out = detected
+    ct, _ = study
+    folder = out / ct.seriesuid
+    with open(folder / "candidates_scored.csv", newline="") as handle:
+        scored = list(csv.DictReader(handle))
+    assert scored
+    p = np.array(
+        [[float(r[k]) for k in ("probability", "fp_probability", "seg_probability")] for r in scored]
+    )
+    np.testing.assert_allclose(p[:, 0], p[:, 1:].mean(axis=1), rtol=1e-6)
+    assert (np.diff(p[:, 0]) <= 0).all()  # most probable first
+    threshold = json.loads((folder / "report.json").read_text())["threshold"]
+    kept = run.studies[0].nodules
+    assert len(kept) == int((p[:, 0] >= threshold).sum())
+    assert all(float(n["probability"]) >= threshold for n in kept)
+
+
 def test_nifti_outputs_lie_on_the_series_grid(detected, study):
     from lungcad_transforms.data.image_reader import load_image
 
