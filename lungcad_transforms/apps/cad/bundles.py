@@ -9,6 +9,7 @@ its ``evaluator``: the same transforms, network, inferer, checkpoint loading and
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -183,22 +184,26 @@ class ScoringResult:
 
 
 def nodule_probability(fp_probability: float, seg_probability: float | None) -> float:
-    """The chain's nodule probability of a candidate: the mean of the two bundles' probabilities.
+    """The chain's nodule probability of a candidate: the geometric mean of the two bundles' probabilities.
 
     The FP-reduction network sees multi-scale patches, the segmentation network the whole context of its
-    3-D window; their errors are partly independent, so the two-model mean ranks candidates better than
-    either alone (the segmentation bundle's phantom splits with the demo weights: LUNA16 CPM 0.753 against
-    0.734 for the FP probability and 0.649 for the segmentation's on the validation split, where the rule
-    was chosen over the product and the mean log-odds; 0.725 against 0.682 / 0.707 on the test split). A
-    candidate without a segmentation probability keeps the FP bundle's.
+    3-D window; their errors are partly independent, so scoring by both ranks candidates better than either
+    alone. On the segmentation bundle's phantom validation split with the demo weights, where the rule was
+    chosen, the LUNA16 CPM is 0.753 for the product of the two (the geometric mean ranks as the product), for
+    their arithmetic mean too, 0.747 for the mean log-odds, 0.734 for the FP probability alone and 0.649 for the
+    segmentation's. The geometric mean keeps the FP bundle's veto: the segmentation's candidate probability
+    is near 1 for most candidates, so under the arithmetic mean the 0.5 threshold would keep nearly every
+    candidate the FP network rejects; here one at or above 0.5 needs a product of at least 0.25 (validation:
+    sensitivity 0.73 at 1.0 FP per scan; arithmetic mean 0.77 at 1.5, FP alone 0.77 at 1.5). A candidate
+    without a segmentation probability keeps the FP bundle's.
 
     Examples:
-        >>> nodule_probability(0.9, 0.5), nodule_probability(0.2, None)
-        (0.7, 0.2)
+        >>> round(nodule_probability(0.9, 0.4), 6), nodule_probability(0.2, None)
+        (0.6, 0.2)
     """
     if seg_probability is None:
         return float(fp_probability)
-    return 0.5 * (float(fp_probability) + float(seg_probability))
+    return math.sqrt(max(float(fp_probability), 0.0) * max(float(seg_probability), 0.0))
 
 
 def run_fp_reduction(

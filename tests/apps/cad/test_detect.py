@@ -127,8 +127,8 @@ def test_study_folder_holds_every_output(detected, study):
     assert len(rows) == len(run.studies[0].nodules)
 
 
-def test_nodule_probability_is_the_mean_of_the_two_bundles(detected, study):
-    """Each candidate's probability is the FP and segmentation bundles' mean; the kept ones pass the threshold."""
+def test_nodule_probability_is_the_geometric_mean_of_the_two_bundles(detected, study):
+    """Each candidate's probability is the geometric mean of the FP and segmentation bundles'; kept ones pass it."""
     run, out = detected
     ct, _ = study
     folder = out / ct.seriesuid
@@ -138,7 +138,7 @@ def test_nodule_probability_is_the_mean_of_the_two_bundles(detected, study):
     p = np.array(
         [[float(r[k]) for k in ("probability", "fp_probability", "seg_probability")] for r in scored]
     )
-    np.testing.assert_allclose(p[:, 0], p[:, 1:].mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(p[:, 0], np.sqrt(p[:, 1] * p[:, 2]), rtol=1e-6)
     assert (np.diff(p[:, 0]) <= 0).all()  # most probable first
     threshold = json.loads((folder / "report.json").read_text())["threshold"]
     kept = run.studies[0].nodules
