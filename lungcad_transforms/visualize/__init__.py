@@ -25,6 +25,7 @@ _NAMES = {
     "render_lungs": "lungcad_transforms.visualize.render",
     "vtk_offscreen_available": "lungcad_transforms.visualize.render",
     "ClassContrast": "lungcad_transforms.visualize.slice_cam",
+    "flip_averaged": "lungcad_transforms.visualize.slice_cam",
     "class_gradcam": "lungcad_transforms.visualize.slice_cam",
     "slice_cams": "lungcad_transforms.visualize.slice_cam",
     "captum_slice_gradcam": "lungcad_transforms.visualize.slice_cam",

@@ -212,8 +212,8 @@ def test_standard_run_creates_the_built_in_data_when_no_dataset_is_given(tmp_pat
     assert (tmp_path / "models" / "model.pt").is_file()
 
 
-def test_default_network_reads_cam_from_a_stride_4_map_with_an_exact_head(single_torch_thread):
-    # the pointing game needs cells smaller than the tumours: 4 pixels (14.4 mm) on the default 96 x 96 slice
+def test_default_network_reads_cam_from_a_stride_2_map_with_an_exact_head(single_torch_thread):
+    # the pointing game needs cells smaller than the tumours: 2 pixels (7.2 mm) on the default 96 x 96 slice
     from monai.bundle import ConfigParser
     from monai.visualize import CAM
 
@@ -223,14 +223,12 @@ def test_default_network_reads_cam_from_a_stride_4_map_with_an_exact_head(single
     x = torch.rand(2, parser.get_parsed_content("in_channels"), *parser["spatial_size"])
     with torch.no_grad():
         maps, logits = net.features(x), net(x)
-    assert maps.shape[-2:] == (24, 24)
+    assert maps.shape[-2:] == (48, 48)
     # no layer between the pooled maps and the linear layer: CAM averaged over the map is the logit
     weighted = torch.einsum("kc,bchw->bkhw", net.fc.weight, maps).mean(dim=(2, 3)) + net.fc.bias
     assert torch.allclose(weighted, logits, atol=1e-4)
-    assert CAM(nn_module=net, target_layers="features", fc_layers="fc").feature_map_size(x.shape)[-2:] == (
-        24,
-        24,
-    )
+    cam = CAM(nn_module=net, target_layers="features", fc_layers="fc")
+    assert cam.feature_map_size(x.shape)[-2:] == (48, 48)
 
 
 def test_missing_weights_bad_checkpoint_and_missing_data_are_reported(tiny_dataset, tmp_path, bundle_cli):

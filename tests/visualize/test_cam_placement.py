@@ -32,12 +32,18 @@ def test_map_cells_are_placed_where_the_layers_centre_them(layers, offset):
     assert abs(peak[0] - (offset + 12)) <= 0.5 and abs(peak[1] - (offset + 20)) <= 0.5
 
 
-def test_res_se_net_map_cells_are_centred_on_4j_plus_half():
+def test_res_se_net_map_cells_are_centred_where_its_pooling_and_strides_put_them():
     from lungcad_transforms.visualize.slice_cam import map_cell_centres
 
+    # the default: the stem's max-pool only, cell j on 2 j + 0.5 (where MONAI's upsampler draws it too)
     net = build_cam_classifier("ressenet", in_channels=3)
     np.testing.assert_allclose(
-        map_cell_centres(net, "features", (3, 96, 96)), [[0.5, 0.5], [4.0, 4.0]], atol=0.01
+        map_cell_centres(net, "features", (3, 96, 96)), [[0.5, 0.5], [2.0, 2.0]], atol=0.01
+    )
+    # a strided stage after the pool: cell j on 4 j + 0.5, one pixel from MONAI's 4 j + 1.5
+    strided = build_cam_classifier("ressenet", in_channels=3, strides=(1, 2, 1))
+    np.testing.assert_allclose(
+        map_cell_centres(strided, "features", (3, 96, 96)), [[0.5, 0.5], [4.0, 4.0]], atol=0.01
     )
 
 

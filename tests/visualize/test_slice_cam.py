@@ -42,11 +42,16 @@ def test_cam_of_the_res_se_net_points_at_the_feature_that_drives_the_class(singl
         net.fc.weight[1] = 1.0
     x = torch.zeros(1, 3, 32, 32)
     x[:, :, 20:26, 6:12] = 1.0  # one bright square
-    maps = net.features(x).sum(1, keepdim=True)
-    upsampled = torch.nn.functional.interpolate(maps, size=(32, 32), mode="bilinear", align_corners=False)
     cam = slice_cams(net, x, "ressenet", "cam")
-    expected = (upsampled - upsampled.min()) / (upsampled.max() - upsampled.min())
+    expected = torch.zeros_like(cam)
+    for dims in ((), (-1,), (-2,), (-2, -1)):  # the map of each mirror image, flipped back, then their mean
+        maps = net.features(torch.flip(x, dims)).sum(1, keepdim=True)
+        up = torch.nn.functional.interpolate(maps, size=(32, 32), mode="bilinear", align_corners=False)
+        expected += torch.flip((up - up.min()) / (up.max() - up.min()), dims)
+    expected = (expected - expected.min()) / (expected.max() - expected.min())
     assert torch.allclose(cam, expected, atol=1e-5)
+    peak = np.unravel_index(int(cam.argmax()), (32, 32))
+    assert 20 <= peak[0] < 26 and 6 <= peak[1] < 12  # on the square
 
 
 def test_peak_and_overlay(tmp_path):

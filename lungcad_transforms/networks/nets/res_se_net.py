@@ -8,9 +8,13 @@ MONAI's ``SEResNet`` family uses bottleneck blocks and a fixed ImageNet-sized st
 and shallow enough to train on 2-D slices on a CPU, so it is put together from MONAI blocks.
 
 The map CAM reads is the last block's, so its cell size is the finest place CAM can point at. By default
-the last stage does not halve the maps but dilates its convolutions instead (as the CAM and DeepLab
-papers do): the receptive field grows as with a stride, the weights have the same shapes, and the map
-stays at stride 4 (24 x 24 cells of 4 pixels for a 96 x 96 slice, not 12 x 12 cells of 8 pixels).
+no stage halves the maps: each dilates its convolutions instead (as the CAM and DeepLab papers do), so
+the receptive field grows as with strides, the weights have the same shapes, and the map stays at the
+stem's stride 2 (48 x 48 cells of 2 pixels for a 96 x 96 slice, not 12 x 12 cells of 8 pixels). The last
+stage keeps the width of the one before it (128 channels): at stride 2 a 256-channel stage would cost
+about twice the whole network's compute. Measured on the PET/CT bundle's built-in data at its default
+budget: CAM peak inside the lesion for 55 % of true-positive slices and within 10 mm for all, against
+15 % / 55 % for the earlier layout (stride 4, 256 channels last) at the same slice ROC-AUC (0.999).
 """
 
 from __future__ import annotations
@@ -100,11 +104,11 @@ class ResSENet(nn.Module):
         blocks: residual SE blocks per stage (``len(channels) - 1`` entries).
         reduction: squeeze-and-excitation reduction ratio.
         dropout: dropout before the linear layer (0: none, so CAM stays exact at inference too).
-        strides: per stage, the stride of its first block; None: 1 for the first and the last stage, 2 for
-            those between (with the stem's pooling, the last block is at stride 4 for 3 or more stages).
+        strides: per stage, the stride of its first block; None: 1 for every stage (with the stem's
+            pooling, the last block is at stride 2).
         dilations: per stage, the dilation of its convolutions; None: each stage whose stride is 1 after the
-            first dilates by the product of the strides it gave up (2 for the default last stage), so its
-            receptive field is that of the strided network.
+            first dilates by the product of the strides it gave up against the plain layout (1, 2, 2, ...),
+            (1, 2, 4) for the default three stages, so its receptive field is that of the strided network.
 
     Raises:
         ValueError: ``blocks``, ``strides`` or ``dilations`` with the wrong number of entries.
@@ -113,8 +117,8 @@ class ResSENet(nn.Module):
         >>> net = ResSENet(in_channels=3, channels=(8, 16, 32, 64), blocks=(1, 1, 1))
         >>> net(torch.rand(2, 3, 64, 64)).shape
         torch.Size([2, 2])
-        >>> net.features(torch.rand(1, 3, 64, 64)).shape  # stride 4: the last stage is dilated
-        torch.Size([1, 64, 16, 16])
+        >>> net.features(torch.rand(1, 3, 64, 64)).shape  # stride 2: the stages dilate instead
+        torch.Size([1, 64, 32, 32])
         >>> strided = ResSENet(in_channels=3, channels=(8, 16, 32, 64), blocks=(1, 1, 1), strides=(1, 2, 2))
         >>> strided.features(torch.rand(1, 3, 64, 64)).shape
         torch.Size([1, 64, 8, 8])
@@ -125,7 +129,7 @@ class ResSENet(nn.Module):
         spatial_dims: int = 2,
         in_channels: int = 3,
         num_classes: int = 2,
-        channels: Sequence[int] = (32, 64, 128, 256),
+        channels: Sequence[int] = (32, 64, 128, 128),
         blocks: Sequence[int] = (2, 2, 2),
         reduction: int = 8,
         dropout: float = 0.0,
@@ -134,7 +138,7 @@ class ResSENet(nn.Module):
     ) -> None:
         super().__init__()
         n_stages = len(channels) - 1
-        strides = _default_strides(n_stages) if strides is None else [int(s) for s in strides]
+        strides = [1] * n_stages if strides is None else [int(s) for s in strides]
         dilations = _default_dilations(strides) if dilations is None else [int(d) for d in dilations]
         for name, values in (("blocks", blocks), ("strides", strides), ("dilations", dilations)):
             if len(values) != n_stages:
@@ -164,10 +168,6 @@ class ResSENet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(torch.flatten(self.pool(self.features(x)), 1)))
-
-
-def _default_strides(n_stages: int) -> list[int]:
-    return [1 if i in (0, n_stages - 1) else 2 for i in range(n_stages)]
 
 
 def _default_dilations(strides: Sequence[int]) -> list[int]:
