@@ -35,6 +35,7 @@ _NAMES = {
     "ensure_gan_positives": "lungcad_transforms.apps.ctgan.fp_positives",
     "clear_lung_points": "lungcad_transforms.apps.ctgan.real_lung_cubes",
     "ensure_real_lung_cubes": "lungcad_transforms.apps.ctgan.real_lung_cubes",
+    "ensure_hybrid_nodule_cubes": "lungcad_transforms.apps.ctgan.real_lung_cubes",
 }
 __all__ = sorted(_NAMES)
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _SUBPACKAGES)
