@@ -2,8 +2,8 @@
 
 For each fraction of the real training positives kept (default 100 % and 25 %) and each seed, the
 FP-reduction bundle is trained twice with the same budget (epochs x samples_per_epoch, same sampler, same
-network): once as it is (``train.json`` + the network overlay), once with ``ctgan_augment.json`` added
-(GAN nodules injected into the training scans). Each model is evaluated with the bundle's
+network): once as it is (``train.json`` + the network overlay), once with ``--gan_augment true`` (GAN nodules
+injected into the training scans). Each model is evaluated with the bundle's
 ``evaluate.json`` on the held-out test split (LUNA16 CPM with its 95 % bootstrap interval over the
 scans). The difference of the arms is summarised as the mean over seeds with a paired bootstrap
 interval over the test scans (the same draws of scans for every run). Results go to ``--out``
@@ -136,8 +136,9 @@ def _one_run(
     root.mkdir(exist_ok=True)
     common = ["--dataset_dir", str(dataset), "--bundle_root", str(root), "--patch_cache_dir", str(cache),
               "--candidates_file", str(candidates), "--seed", str(seed)]  # fmt: skip
-    configs = ["train.json", *network] + (["ctgan_augment.json"] if arm == "gan" else [])
-    gan = (["--gan_bundle_dir", args.gan_bundle_dir, "--gan_positives_dir", str(out / f"gan_positives_seed{seed}"),
+    configs = ["train.json", *network]
+    gan = (["--gan_augment", "true", "--gan_bundle_dir", args.gan_bundle_dir,
+            "--gan_positives_dir", str(out / f"gan_positives_seed{seed}"),
             "--gan_positives#per_scan", str(args.gan_per_scan)] if arm == "gan" else [])  # fmt: skip
     marker = root / "train_resources.json"  # a finished training is kept when a run is resumed
     if marker.is_file() and any((root / "models").rglob("model.pt")):

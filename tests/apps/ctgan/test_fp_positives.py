@@ -1,4 +1,4 @@
-"""GAN positives for the FP-reduction bundle: the injected patches, and the ctgan_augment.json overlay end to end."""
+"""GAN positives for the FP-reduction bundle: the injected patches, and its gan_augment key end to end."""
 
 from __future__ import annotations
 
@@ -87,13 +87,21 @@ def test_gan_positives_are_kept_while_settings_hold_and_remade_when_they_change(
                              bundle_dir=positives.parent.parent / "no_bundle")  # fmt: skip
 
 
-def test_overlay_switches_gan_positives_on_in_the_fp_training_set(fp_dataset, tiny_gan_bundle, tmp_path):
+def test_one_key_switches_gan_positives_on_in_the_fp_training_set(fp_dataset, tiny_gan_bundle, tmp_path):
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config([str(FP_CONFIGS / "train.json"), str(FP_CONFIGS / "ctgan_augment.json")])
-    parser.update({"dataset_dir": str(fp_dataset), "bundle_root": str(tmp_path), "gan_bundle_dir": str(tiny_gan_bundle),
-                   "gan_positives#margin_mm": 6.0, "gan_positives#per_scan": 2})  # fmt: skip
+    parser.read_config(str(FP_CONFIGS / "train.json"))
+    # "false" as the command line gives it (python-fire keeps lowercase words as strings) is off, as the default
+    parser.update({"dataset_dir": str(fp_dataset), "bundle_root": str(tmp_path), "gan_augment": "false"})
+    assert parser.get_parsed_content("extra_positives") is None  # off: no GAN positive made
+    assert parser.get_parsed_content("initialize")[-1] is None
+    assert not (tmp_path / "data" / "gan_positives").exists()
+    parser = ConfigParser()
+    parser.read_config(str(FP_CONFIGS / "train.json"))
+    parser.update({"dataset_dir": str(fp_dataset), "bundle_root": str(tmp_path), "gan_augment": "true",
+                   "gan_bundle_dir": str(tiny_gan_bundle), "gan_positives#margin_mm": 6.0,
+                   "gan_positives#per_scan": 2})  # fmt: skip
     listing = str(tmp_path / "data" / "gan_positives" / GAN_POSITIVES_FILE)
     assert parser.get_parsed_content("initialize")[-1] == listing  # initialize makes the GAN positives
     assert parser.get_parsed_content("extra_positives") == listing and Path(listing).is_file()
@@ -105,16 +113,12 @@ def test_overlay_switches_gan_positives_on_in_the_fp_training_set(fp_dataset, ti
 
 
 @pytest.mark.slow
-def test_fp_training_with_the_ctgan_overlay_runs_end_to_end(fp_dataset, tiny_gan_bundle, tmp_path):
-    files = (
-        "['"
-        + "','".join(str(FP_CONFIGS / c) for c in ("train.json", "small3dcnn.json", "ctgan_augment.json"))
-        + "']"
-    )
+def test_fp_training_with_gan_positives_runs_end_to_end(fp_dataset, tiny_gan_bundle, tmp_path):
+    files = "['" + "','".join(str(FP_CONFIGS / c) for c in ("train.json", "small3dcnn.json")) + "']"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     result = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", files, "--dataset_dir",
-         str(fp_dataset), "--bundle_root", str(tmp_path), "--gan_bundle_dir", str(tiny_gan_bundle),
+         str(fp_dataset), "--bundle_root", str(tmp_path), "--gan_augment", "true", "--gan_bundle_dir", str(tiny_gan_bundle),
          "--gan_positives#margin_mm", "6.0", "--epochs", "1", "--samples_per_epoch", "32", "--batch_size", "16",
          "--val_interval", "1", *TINY_SMALL3DCNN],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
