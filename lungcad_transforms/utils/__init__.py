@@ -14,6 +14,7 @@ _NAMES = {
     "verify_checkpoint": "lungcad_transforms.utils.checkpoint",
     "require_checkpoint": "lungcad_transforms.utils.checkpoint",
     "load_checkpoint": "lungcad_transforms.utils.checkpoint",
+    "config_flag": "lungcad_transforms.utils.flags",
     "lazy_exports": "lungcad_transforms.utils.lazy",
     "reexported": "lungcad_transforms.utils.lazy",
     "dataset_lock": "lungcad_transforms.utils.locks",

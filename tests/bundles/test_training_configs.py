@@ -42,6 +42,12 @@ def test_train_configs_save_final_and_key_metric_checkpoints_and_resume_from_the
     assert loader["load_dict"] == saver["save_dict"]  # --resume restores what the final checkpoint holds
     assert Path(parser.get_parsed_content("resume_ckpt")).name == final
     assert parser.get_parsed_content("resume") is False  # --resume true turns the CheckpointLoader on
+    index = handlers.index(loader)
+    for typed, resumes in (("false", False), ("False", False), ("true", True), ("True", True)):
+        # as `monai.bundle run ... --resume <typed>` hands it over: python-fire keeps "false" as a string
+        parser = ConfigParser(train)
+        parser["resume"] = typed if typed.islower() else typed == "True"
+        assert parser.get_parsed_content(f"train#handlers#{index}#_disabled_") is (not resumes), typed
     if "validate" in train:
         assert final.endswith("_final.pt")  # zoo naming beside the key-metric file
         key = _handler(train["validate"]["handlers"], "CheckpointSaver", save_key_metric=True)
