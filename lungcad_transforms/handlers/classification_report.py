@@ -16,14 +16,15 @@ from ignite.engine import Engine
 from monai.utils import convert_to_numpy
 
 from lungcad_transforms.handlers.candidate_scores import CandidateScoresHandler
+from lungcad_transforms.metrics.classification import PATIENT_RULES
 from lungcad_transforms.utils.atomic import atomic_file
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["PATIENT_LEVELS", "positive_class_scores", "SliceScoresHandler", "ClassificationReportWriter"]
 
-# the levels of metrics.json: slices, then patients by the study's two rules and by the whole-stack rule
-PATIENT_LEVELS: tuple[str, ...] = ("slice", "patient_majority", "patient_mean", "patient_max")
+# the levels of metrics.json: slices, then patients by each rule of metrics.aggregate_by_patient
+PATIENT_LEVELS: tuple[str, ...] = ("slice", *(f"patient_{rule}" for rule in PATIENT_RULES))
 
 
 def positive_class_scores(engine: Engine, class_idx: int = 1) -> tuple[list[int], list[float]]:
@@ -150,11 +151,12 @@ class ClassificationReportWriter(SliceScoresHandler):
         ]
         write_table(rows, out / "slices.csv", ["patient", "study", "slice", "label", "probability", "prediction"],
                     numeric=["probability"], integer=["slice", "label", "prediction"])  # fmt: skip
-        ids, majority, patient_labels = aggregate_by_patient(
-            patients, probs, np.maximum(labels, 0), "majority", self.threshold
-        )
-        _, mean, _ = aggregate_by_patient(patients, probs, np.maximum(labels, 0), "mean", self.threshold)
-        _, top, _ = aggregate_by_patient(patients, probs, np.maximum(labels, 0), "max", self.threshold)
+        by_rule = {}
+        for rule in PATIENT_RULES:
+            ids, by_rule[rule], patient_labels = aggregate_by_patient(
+                patients, probs, np.maximum(labels, 0), rule, self.threshold
+            )
+        majority, mean, top = by_rule["majority"], by_rule["mean"], by_rule["max"]
         patient_arr = np.asarray(patients)
         known = {p: bool((labels[patient_arr == p] >= 0).all()) for p in ids}
         patient_rows = [
@@ -187,10 +189,11 @@ class ClassificationReportWriter(SliceScoresHandler):
             y = labels[labelled]
             metrics["slice"] = self._level(y, probs[labelled], patient_arr[labelled].tolist(), self.threshold)
             keep = np.asarray([known[p] for p in ids])
-            # the vote's score is the share of positive slices: a verdict at half of them, whatever the slice threshold
-            metrics["patient_majority"] = self._level(patient_labels[keep], majority[keep], None, 0.5)
-            metrics["patient_mean"] = self._level(patient_labels[keep], mean[keep], None, self.threshold)
-            metrics["patient_max"] = self._level(patient_labels[keep], top[keep], None, self.threshold)
+            for rule, rule_scores in by_rule.items():
+                # the vote's score is the share of positive slices: a verdict at half of them, whatever the slice
+                # threshold; the others are slice probabilities, called at the slice threshold
+                cut = 0.5 if rule == "majority" else self.threshold
+                metrics[f"patient_{rule}"] = self._level(patient_labels[keep], rule_scores[keep], None, cut)
             for level in PATIENT_LEVELS:
                 save_confusion_matrix_png(metrics[level]["confusion"], out / f"confusion_{level}.png",
                                           class_names=("no cancer", "cancer"), title=level.replace("_", " "))  # fmt: skip

@@ -51,8 +51,7 @@ def register(subparsers: Any) -> None:
         "--threshold",
         type=float,
         default=None,
-        help="nodule probability to keep, the geometric mean of the FP-reduction and segmentation "
-        "bundles' "
+        help="nodule probability to keep, the geometric mean of the FP-reduction and segmentation bundles' "
         "(default: the FP bundle's nodule_threshold)",
     )
     p.add_argument(

@@ -95,20 +95,13 @@ def patient_scores(
     patient_ids: Sequence[str], probs: Sequence[float], labels: Sequence[int]
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """One score per patient: the highest slice probability (a patient has a tumour when any slice shows
-    one), labelled positive when any slice is. ``metrics.aggregate_by_patient`` offers majority and mean
-    votes, which fit findings spread over most slices, not a tumour in a few of them; hence the maximum.
+    one), labelled positive when any slice is: ``metrics.aggregate_by_patient`` with its ``max`` rule, the
+    one that fits a tumour in a few of a patient's slices.
 
     Examples:
         >>> patient_scores(["a", "a", "b"], [0.1, 0.9, 0.2], [0, 1, 0])
         (['a', 'b'], array([0.9, 0.2]), array([1, 0]))
     """
-    ids = [str(i) for i in patient_ids]
-    order = list(dict.fromkeys(ids))
-    index = {pid: k for k, pid in enumerate(order)}
-    scores = np.zeros(len(order))
-    y = np.zeros(len(order), dtype=np.int64)
-    for pid, p, lab in zip(ids, probs, labels, strict=True):
-        k = index[pid]
-        scores[k] = max(scores[k], float(p))
-        y[k] = max(y[k], int(lab))
-    return order, scores, y
+    from lungcad_transforms.metrics.classification import aggregate_by_patient
+
+    return aggregate_by_patient(patient_ids, probs, labels, rule="max")
